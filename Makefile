@@ -1,0 +1,53 @@
+# The two commands a newcomer needs:
+#   make run    — the product, offline and zero-config (bff dev + built SPA)
+#   make test   — every test: Go (unit, integration, contract, fuzz seeds),
+#                 the SPA's unit tests, the spec lint and the browser tests
+SHELL := /bin/bash
+GO ?= go
+NPM ?= npm
+FRONTEND := frontend
+
+.PHONY: run test test-go test-frontend test-e2e lint build bench frontend-deps frontend-build fuzz clean
+
+run: frontend-build
+	BFF_SPA_DIR=$(FRONTEND)/dist $(GO) run ./backend/cmd/bff dev
+
+build: frontend-build
+	CGO_ENABLED=0 $(GO) build -trimpath -o bin/bff ./backend/cmd/bff
+
+test: test-go test-frontend test-e2e
+
+test-go:
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 15m ./...
+
+frontend-deps:
+	@if [ -f $(FRONTEND)/package.json ]; then \
+	  cd $(FRONTEND) && { [ -d node_modules ] && [ node_modules/.package-lock.json -nt package-lock.json ] || $(NPM) ci --no-audit --no-fund; }; fi
+
+frontend-build: frontend-deps
+	@if [ -f $(FRONTEND)/package.json ]; then cd $(FRONTEND) && $(NPM) run build; fi
+
+test-frontend: frontend-deps
+	@if [ -f $(FRONTEND)/package.json ]; then cd $(FRONTEND) && $(NPM) run check && $(NPM) test; fi
+
+test-e2e: frontend-build
+	@if [ -f $(FRONTEND)/package.json ]; then cd $(FRONTEND) && $(NPM) run e2e; fi
+
+lint:
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l backend)" || { gofmt -l backend; exit 1; }
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./backend/...
+
+# Fuzz each target for FUZZTIME (seed corpora always run as part of `make test`).
+FUZZTIME ?= 60s
+fuzz:
+	@for pkg in $$($(GO) list ./backend/...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "fuzz $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; done
+
+clean:
+	rm -rf bin $(FRONTEND)/dist
