@@ -1,0 +1,316 @@
+// Package redistest runs a real redis-server for tests.
+//
+// Every test that needs Redis starts its own server on a free 127.0.0.1
+// port, with its data directory in t.TempDir(), and the server is stopped in
+// t.Cleanup. Nothing is shared between tests, so tests may run in parallel
+// and cannot see each other's keys.
+//
+// When the redis-server binary is absent the test is skipped with a message
+// saying so — unless the CI environment variable is set (CI=true, as on
+// every CI system), where a missing binary fails the test: a CI run that
+// silently skips the Redis suite would prove nothing.
+//
+// The server can be stopped, killed and started again on the same port and
+// directory, for outage and recovery tests. By default it keeps nothing on
+// disk (--save "" --appendonly no); WithPersistence turns on the append-only
+// file with fsync on every write so data survives Stop, Kill and Start.
+package redistest
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// DefaultBinary is where redis-server is looked for when it is not on PATH.
+const DefaultBinary = "/usr/bin/redis-server"
+
+const (
+	startTimeout = 10 * time.Second
+	stopTimeout  = 10 * time.Second
+)
+
+// Option changes how Start configures the server.
+type Option func(*options)
+
+type options struct {
+	persistent bool
+	extraArgs  []string
+}
+
+// WithPersistence turns on the append-only file (appendonly yes, appendfsync
+// always): keys written before Stop or Kill are there again after Start.
+func WithPersistence() Option {
+	return func(o *options) { o.persistent = true }
+}
+
+// WithArgs appends raw redis-server arguments (e.g. "--maxmemory", "1mb").
+func WithArgs(args ...string) Option {
+	return func(o *options) { o.extraArgs = append(o.extraArgs, args...) }
+}
+
+// Server is one redis-server process owned by a test. Its methods must be
+// called from the test's goroutine (they call t.Fatal on failure).
+type Server struct {
+	t      testing.TB
+	bin    string
+	dir    string
+	port   int
+	opts   options
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	exited chan struct{}
+}
+
+// Start starts a redis-server on a free 127.0.0.1 port and returns once it
+// answers PING. The server is stopped when the test ends. Start skips the
+// test if redis-server is not installed and CI is unset, and fails it if CI
+// is set.
+func Start(t testing.TB, opts ...Option) *Server {
+	t.Helper()
+	bin := findBinary()
+	if bin == "" {
+		if inCI() {
+			t.Fatalf("redistest: redis-server not found (looked on PATH and at %s); it is required when CI is set", DefaultBinary)
+		}
+		t.Skipf("redistest: redis-server not found (looked on PATH and at %s); skipping (set CI=true to make this a failure)", DefaultBinary)
+	}
+	s := &Server{t: t, bin: bin, dir: t.TempDir()}
+	for _, o := range opts {
+		o(&s.opts)
+	}
+	t.Cleanup(s.cleanup)
+
+	// A free port can be taken by someone else between Listen and the
+	// server's bind; retry with a new port a few times.
+	var err error
+	for range 5 {
+		s.port, err = freePort()
+		if err != nil {
+			t.Fatalf("redistest: find a free port: %v", err)
+		}
+		if err = s.start(); err == nil {
+			return s
+		}
+	}
+	t.Fatalf("redistest: start redis-server: %v", err)
+	return nil
+}
+
+// Addr is the server's host:port (127.0.0.1:port); it stays the same across
+// Stop and Start.
+func (s *Server) Addr() string {
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port))
+}
+
+// URL is a redis:// URL for database 0 of this server.
+func (s *Server) URL() string {
+	return "redis://" + s.Addr() + "/0"
+}
+
+// Dir is the server's working directory (where the append-only file lives).
+func (s *Server) Dir() string { return s.dir }
+
+// Running reports whether the process is alive.
+func (s *Server) Running() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return false
+	}
+	select {
+	case <-s.exited:
+		return false
+	default:
+		return true
+	}
+}
+
+// Stop shuts the server down gracefully (SIGTERM; with persistence the
+// append-only file is flushed) and waits for the process to exit. Stopping a
+// stopped server does nothing.
+func (s *Server) Stop() {
+	s.t.Helper()
+	if err := s.signal(syscall.SIGTERM); err != nil {
+		s.t.Fatalf("redistest: stop: %v", err)
+	}
+}
+
+// Kill ends the server with SIGKILL (a crash: no shutdown work) and waits for
+// the process to exit.
+func (s *Server) Kill() {
+	s.t.Helper()
+	if err := s.signal(syscall.SIGKILL); err != nil {
+		s.t.Fatalf("redistest: kill: %v", err)
+	}
+}
+
+// Start starts a stopped server again on the same port and directory and
+// waits until it answers PING (after loading its data, with persistence).
+// Starting a running server fails the test.
+func (s *Server) Start() {
+	s.t.Helper()
+	if s.Running() {
+		s.t.Fatalf("redistest: Start called on a running server")
+	}
+	if err := s.start(); err != nil {
+		s.t.Fatalf("redistest: restart redis-server: %v", err)
+	}
+}
+
+// Restart is Stop followed by Start.
+func (s *Server) Restart() {
+	s.t.Helper()
+	s.Stop()
+	s.Start()
+}
+
+func (s *Server) start() error {
+	args := []string{
+		"--port", strconv.Itoa(s.port),
+		"--bind", "127.0.0.1",
+		"--dir", s.dir,
+		"--daemonize", "no",
+		"--protected-mode", "yes",
+		"--logfile", s.logPath(),
+		"--save", "",
+	}
+	if s.opts.persistent {
+		args = append(args, "--appendonly", "yes", "--appendfsync", "always")
+	} else {
+		args = append(args, "--appendonly", "no")
+	}
+	args = append(args, s.opts.extraArgs...)
+
+	cmd := exec.Command(s.bin, args...)
+	cmd.Dir = s.dir
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	exited := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		close(exited)
+	}()
+	s.mu.Lock()
+	s.cmd, s.exited = cmd, exited
+	s.mu.Unlock()
+
+	deadline := time.Now().Add(startTimeout)
+	for {
+		select {
+		case <-exited:
+			return fmt.Errorf("redis-server exited during start on port %d; log:\n%s", s.port, s.logTail())
+		default:
+		}
+		if err := ping(s.Addr()); err == nil {
+			return nil
+		} else if time.Now().After(deadline) {
+			_ = s.signal(syscall.SIGKILL)
+			return fmt.Errorf("redis-server on port %d did not answer PING within %v (%v); log:\n%s", s.port, startTimeout, err, s.logTail())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func (s *Server) signal(sig syscall.Signal) error {
+	s.mu.Lock()
+	cmd, exited := s.cmd, s.exited
+	s.mu.Unlock()
+	if cmd == nil {
+		return nil
+	}
+	select {
+	case <-exited:
+		return nil
+	default:
+	}
+	if err := cmd.Process.Signal(sig); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return err
+	}
+	select {
+	case <-exited:
+		return nil
+	case <-time.After(stopTimeout):
+		_ = cmd.Process.Kill()
+		<-exited
+		return fmt.Errorf("redis-server did not exit within %v after %v; killed", stopTimeout, sig)
+	}
+}
+
+func (s *Server) cleanup() {
+	if err := s.signal(syscall.SIGKILL); err != nil {
+		s.t.Errorf("redistest: cleanup: %v", err)
+	}
+}
+
+func (s *Server) logPath() string { return filepath.Join(s.dir, "redis.log") }
+
+func (s *Server) logTail() string {
+	b, err := os.ReadFile(s.logPath())
+	if err != nil {
+		return "(no log: " + err.Error() + ")"
+	}
+	const max = 2000
+	if len(b) > max {
+		b = b[len(b)-max:]
+	}
+	return string(b)
+}
+
+// ping sends one PING and expects +PONG (a server still loading its data
+// answers -LOADING, which is an error here).
+func ping(addr string) error {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(time.Second))
+	if _, err := c.Write([]byte("*1\r\n$4\r\nPING\r\n")); err != nil {
+		return err
+	}
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		return err
+	}
+	if line = strings.TrimSpace(line); line != "+PONG" {
+		return fmt.Errorf("PING answered %q", line)
+	}
+	return nil
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func findBinary() string {
+	if p, err := exec.LookPath("redis-server"); err == nil {
+		return p
+	}
+	if st, err := os.Stat(DefaultBinary); err == nil && !st.IsDir() {
+		return DefaultBinary
+	}
+	return ""
+}
+
+func inCI() bool {
+	v := strings.ToLower(strings.TrimSpace(os.Getenv("CI")))
+	return v != "" && v != "0" && v != "false"
+}

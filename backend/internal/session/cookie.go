@@ -1,0 +1,175 @@
+package session
+
+import (
+	"crypto/hkdf"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/gorilla/securecookie"
+)
+
+const (
+	hkdfLabel = "logto-bff/session-cookie/v1"
+	// maxCookieValue bounds a cookie value we try to decode; securecookie
+	// enforces the same bound, checked here first to skip any work.
+	maxCookieValue = 4096
+	bindingBytes   = 32
+)
+
+// cookieNames returns the session and sign-in binding cookie names.
+func cookieNames(secure bool) (sessionName, bindName string) {
+	if secure {
+		return "__Host-bff-session", "__Host-bff-signin"
+	}
+	return "bff-session", "bff-signin"
+}
+
+// cookieCodec signs and verifies the session cookie. The store is given the
+// same key, so both verify each other's values.
+type cookieCodec struct {
+	hashKey []byte
+	sc      *securecookie.SecureCookie
+	maxAge  int
+	secure  bool
+}
+
+func newCookieCodec(cfg Config) (cookieCodec, error) {
+	key, err := hkdf.Key(sha256.New, cfg.Secret, nil, hkdfLabel, 32)
+	if err != nil {
+		return cookieCodec{}, fmt.Errorf("session: derive cookie key: %w", err)
+	}
+	// securecookie rejects values older than maxAge by their embedded
+	// timestamp; a session cookie never outlives AbsoluteLifetime.
+	maxAge := int((cfg.AbsoluteLifetime + time.Minute) / time.Second)
+	sc := securecookie.New(key, nil)
+	sc.MaxAge(maxAge)
+	sc.SetSerializer(securecookie.JSONEncoder{})
+	return cookieCodec{hashKey: key, sc: sc, maxAge: maxAge, secure: cfg.Secure}, nil
+}
+
+// codecs returns fresh codecs for a gorilla store, configured like ours.
+func (c cookieCodec) codecs() []securecookie.Codec {
+	codecs := securecookie.CodecsFromPairs(c.hashKey)
+	c.configure(codecs)
+	return codecs
+}
+
+// configure makes gorilla codecs match ours: same maximum age and JSON
+// (not gob) for the id, which is cheaper to decode on every request.
+func (c cookieCodec) configure(codecs []securecookie.Codec) {
+	for _, cd := range codecs {
+		if sc, ok := cd.(*securecookie.SecureCookie); ok {
+			sc.MaxAge(c.maxAge)
+			sc.SetSerializer(securecookie.JSONEncoder{})
+		}
+	}
+}
+
+func (c cookieCodec) encode(name, id string) (string, error) {
+	return c.sc.Encode(name, id)
+}
+
+// setSession writes the session cookie for id, living until expiresAt.
+func (m *Manager) setSessionCookie(w http.ResponseWriter, id string, expiresAt time.Time) error {
+	value, err := m.cookie.encode(m.cookieName, id)
+	if err != nil {
+		return fmt.Errorf("session: sign cookie: %w", err)
+	}
+	maxAge := int(expiresAt.Sub(m.cfg.Now()) / time.Second)
+	if maxAge < 1 {
+		maxAge = 1
+	}
+	http.SetCookie(w, &http.Cookie{
+		Name:     m.cookieName,
+		Value:    value,
+		Path:     "/",
+		MaxAge:   maxAge,
+		Secure:   m.cfg.Secure,
+		HttpOnly: true,
+		SameSite: http.SameSiteStrictMode,
+	})
+	return nil
+}
+
+// expireSessionCookie tells the browser to drop the session cookie.
+func (m *Manager) expireSessionCookie(w http.ResponseWriter) {
+	http.SetCookie(w, &http.Cookie{
+		Name:     m.cookieName,
+		Value:    "",
+		Path:     "/",
+		MaxAge:   -1,
+		Secure:   m.cfg.Secure,
+		HttpOnly: true,
+		SameSite: http.SameSiteStrictMode,
+	})
+}
+
+// setBindingCookie writes the sign-in binding cookie (SameSite=Lax: it must
+// come back on the top-level redirect from Logto to the callback).
+func (m *Manager) setBindingCookie(w http.ResponseWriter, value string) {
+	http.SetCookie(w, &http.Cookie{
+		Name:     m.bindName,
+		Value:    value,
+		Path:     "/",
+		MaxAge:   int(m.cfg.AttemptTTL / time.Second),
+		Secure:   m.cfg.Secure,
+		HttpOnly: true,
+		SameSite: http.SameSiteLaxMode,
+	})
+}
+
+// bindingFromRequest returns the request's binding cookie value if it has
+// the shape we issue.
+func (m *Manager) bindingFromRequest(r *http.Request) (string, bool) {
+	c, err := r.Cookie(m.bindName)
+	if err != nil {
+		return "", false
+	}
+	b, err := base64.RawURLEncoding.DecodeString(c.Value)
+	if err != nil || len(b) != bindingBytes {
+		return "", false
+	}
+	return c.Value, true
+}
+
+func newBindingValue() string {
+	b := make([]byte, bindingBytes)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go ≥ 1.24)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// bindingHash is what the store sees of a binding cookie: never the value.
+func bindingHash(value string) string {
+	h := sha256.Sum256([]byte("bff sign-in binding\x00" + value))
+	return hex.EncodeToString(h[:])
+}
+
+// discardWriter is the ResponseWriter handed to gorilla stores' Save: the
+// Manager writes cookies itself, so whatever the store sets is dropped.
+type discardWriter struct{ h http.Header }
+
+func (d *discardWriter) Header() http.Header {
+	if d.h == nil {
+		d.h = http.Header{}
+	}
+	return d.h
+}
+func (d *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (d *discardWriter) WriteHeader(int)             {}
+
+func onceErr(f func() error) func() error {
+	var (
+		once sync.Once
+		err  error
+	)
+	return func() error {
+		once.Do(func() { err = f() })
+		return err
+	}
+}

@@ -1,0 +1,245 @@
+package session
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+)
+
+// Defaults applied by NewMemory and NewRedis to zero Config fields.
+const (
+	DefaultIdleTimeout      = 24 * time.Hour
+	DefaultAbsoluteLifetime = 14 * 24 * time.Hour
+	DefaultAttemptTTL       = 10 * time.Minute
+	DefaultMaxAttempts      = 5
+	// MinSecretLength is the shortest Config.Secret accepted.
+	MinSecretLength = 32
+)
+
+// Errors returned by the Manager. ErrUnavailable always wraps the
+// underlying cause as well, so errors.Is(err, ErrUnavailable) holds and the
+// cause is reachable with errors.Unwrap/As.
+var (
+	// ErrNoSession means the request has no valid session: no cookie, a
+	// malformed, forged or foreign cookie, an unknown or deleted id, or a
+	// session past its idle or absolute lifetime.
+	ErrNoSession = errors.New("session: no session")
+	// ErrUnavailable means the session store could not be reached or
+	// failed; the caller must not treat it as a sign-out.
+	ErrUnavailable = errors.New("session: store unavailable")
+	// ErrNoAttempt means no pending sign-in attempt matches: unknown or
+	// expired state, already taken, or started in another browser.
+	ErrNoAttempt = errors.New("session: no matching sign-in attempt")
+)
+
+func unavailable(err error) error {
+	if errors.Is(err, ErrUnavailable) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrUnavailable, err)
+}
+
+// Config configures a Manager. Zero durations and counts take the defaults
+// above.
+type Config struct {
+	// Secret signs cookies (an HMAC key is derived from it); at least
+	// MinSecretLength bytes.
+	Secret []byte
+	// Secure sets the Secure attribute and the __Host- cookie-name prefix.
+	// Only `bff dev` on plain http runs without it.
+	Secure bool
+	// IdleTimeout ends a session not used for this long (default 24h).
+	IdleTimeout time.Duration
+	// AbsoluteLifetime bounds a session's life from sign-in (default 14
+	// days, Logto's refresh-token lifetime).
+	AbsoluteLifetime time.Duration
+	// AttemptTTL bounds how long a sign-in attempt waits for its callback
+	// (default 10m); it is also the binding cookie's Max-Age.
+	AttemptTTL time.Duration
+	// MaxAttempts bounds the pending sign-in attempts of one browser
+	// (default 5); beginning one more drops the oldest.
+	MaxAttempts int
+	// Now is the clock (default time.Now). Expiry decisions use it; Redis
+	// TTLs necessarily run on real time.
+	Now func() time.Time
+	// Logger receives store problems that do not fail the call (e.g. a
+	// failed sliding touch). Default: discard.
+	Logger *slog.Logger
+}
+
+func (c Config) normalized() (Config, error) {
+	if len(c.Secret) < MinSecretLength {
+		return c, fmt.Errorf("session: secret must be at least %d bytes, got %d", MinSecretLength, len(c.Secret))
+	}
+	if c.IdleTimeout < 0 || c.AbsoluteLifetime < 0 || c.AttemptTTL < 0 || c.MaxAttempts < 0 {
+		return c, errors.New("session: durations and MaxAttempts must not be negative")
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = DefaultIdleTimeout
+	}
+	if c.AbsoluteLifetime == 0 {
+		c.AbsoluteLifetime = DefaultAbsoluteLifetime
+	}
+	if c.AttemptTTL == 0 {
+		c.AttemptTTL = DefaultAttemptTTL
+	}
+	if c.MaxAttempts == 0 {
+		c.MaxAttempts = DefaultMaxAttempts
+	}
+	if c.IdleTimeout < time.Second || c.AbsoluteLifetime < time.Second || c.AttemptTTL < time.Second {
+		return c, errors.New("session: IdleTimeout, AbsoluteLifetime and AttemptTTL must be at least 1s")
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return c, nil
+}
+
+// Record is everything kept server-side for one signed-in browser. Its
+// JSON is what the store holds.
+type Record struct {
+	Subject string `json:"sub"`
+	// SID is the Logto session id (the ID token's sid claim), if any; it
+	// keys back-channel logout.
+	SID string `json:"sid,omitempty"`
+	// Me is the `user` object /api/me returns, rendered once at sign-in or
+	// refresh and served as is.
+	Me json.RawMessage `json:"me,omitempty"`
+	// Tokens never leave the server.
+	Tokens          Tokens    `json:"tokens"`
+	AuthenticatedAt time.Time `json:"authenticated_at"`
+	CreatedAt       time.Time `json:"created_at"`
+	// ExpiresAt is the absolute end of the session.
+	ExpiresAt time.Time `json:"expires_at"`
+	// Version is bumped by Manager.Save on every save (i.e. every token
+	// change); callers may compare it after Reload.
+	Version int64 `json:"version"`
+	// LastTouched is maintained by the Manager: the last time the idle
+	// deadline was pushed forward.
+	LastTouched time.Time `json:"last_touched"`
+}
+
+// Tokens are the OAuth tokens of a session.
+type Tokens struct {
+	AccessToken       string    `json:"access_token,omitempty"`
+	RefreshToken      string    `json:"refresh_token,omitempty"`
+	IDToken           string    `json:"id_token,omitempty"`
+	Scope             string    `json:"scope,omitempty"`
+	AccessTokenExpiry time.Time `json:"access_token_expiry"`
+	// Resources holds access tokens for API resources, keyed by resource
+	// indicator or "org:<organization id>".
+	Resources map[string]ResourceToken `json:"resources,omitempty"`
+}
+
+// ResourceToken is an access token for one API resource or organization.
+type ResourceToken struct {
+	AccessToken string    `json:"access_token"`
+	Expiry      time.Time `json:"expiry"`
+}
+
+// Attempt is one pending sign-in (authorization request awaiting its
+// callback). It is bound to the browser that began it.
+type Attempt struct {
+	State        string    `json:"state"`
+	Nonce        string    `json:"nonce"`
+	CodeVerifier string    `json:"code_verifier"`
+	ReturnTo     string    `json:"return_to"`
+	CreatedAt    time.Time `json:"created_at"`
+}
+
+// Session is a loaded session: its Record plus the (unexported) id. The id
+// never leaves the package; use LockKey to serialize work on a session.
+type Session struct {
+	Record
+	id  string
+	raw []byte // the stored bytes this Record was decoded from
+}
+
+// LockKey is a stable key for Manager.Lock that identifies this session
+// without revealing its id (a hash of it). Two Session values loaded from
+// the same session have the same LockKey.
+func (s *Session) LockKey() string {
+	h := sha256.Sum256([]byte("bff session lock\x00" + s.id))
+	return "session:" + hex.EncodeToString(h[:16])
+}
+
+// Manager owns sessions, sign-in attempts, indexes, replay marks and locks
+// over one store (memory or Redis). It is safe for concurrent use.
+type Manager struct {
+	cfg        Config
+	be         backend
+	cookie     cookieCodec
+	locks      keyedMutex
+	closeOnce  func() error
+	cookieName string
+	bindName   string
+}
+
+// NewMemory returns a Manager whose data lives in this process (one replica
+// only; `bff dev` and tests). Close stops its janitor.
+func NewMemory(cfg Config) (*Manager, error) {
+	cfg, err := cfg.normalized()
+	if err != nil {
+		return nil, err
+	}
+	cc, err := newCookieCodec(cfg)
+	if err != nil {
+		return nil, err
+	}
+	be := newMemBackend(cfg.Now, cc.codecs(), time.Minute)
+	return newManager(cfg, cc, be), nil
+}
+
+// NewRedis returns a Manager backed by the Redis at redisURL
+// (redis://[user:password@]host:port/db or rediss://). It fails only on a
+// bad configuration: Redis being down at start is not an error (connections
+// are dialled lazily); Ping reports it and calls return ErrUnavailable until
+// it is back.
+func NewRedis(cfg Config, redisURL string) (*Manager, error) {
+	cfg, err := cfg.normalized()
+	if err != nil {
+		return nil, err
+	}
+	cc, err := newCookieCodec(cfg)
+	if err != nil {
+		return nil, err
+	}
+	be, err := newRedisBackend(redisURL, cc, cfg.Logger)
+	if err != nil {
+		return nil, err
+	}
+	return newManager(cfg, cc, be), nil
+}
+
+func newManager(cfg Config, cc cookieCodec, be backend) *Manager {
+	m := &Manager{cfg: cfg, be: be, cookie: cc}
+	m.cookieName, m.bindName = cookieNames(cfg.Secure)
+	m.closeOnce = onceErr(be.close)
+	return m
+}
+
+// CookieName is the session cookie's name: "__Host-bff-session" when
+// Secure, else "bff-session".
+func (m *Manager) CookieName() string { return m.cookieName }
+
+// Ping checks that the store answers. A nil error means reachable; any
+// error wraps ErrUnavailable.
+func (m *Manager) Ping(ctx context.Context) error {
+	if err := m.be.ping(ctx); err != nil {
+		return unavailable(err)
+	}
+	return nil
+}
+
+// Close releases the store (the Redis pool, or the memory janitor). Calls
+// after the first return its result again.
+func (m *Manager) Close() error { return m.closeOnce() }
