@@ -1,0 +1,239 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/logto-bff/bff/backend/internal/authflow"
+	"github.com/logto-bff/bff/backend/internal/config"
+	"github.com/logto-bff/bff/backend/internal/httpapi"
+	"github.com/logto-bff/bff/backend/internal/session"
+)
+
+// Server limits.
+const (
+	maxHeaderBytes    = 16 << 10
+	readHeaderTimeout = 10 * time.Second
+	readTimeout       = 30 * time.Second
+	writeTimeout      = 60 * time.Second
+	idleTimeout       = 120 * time.Second
+	shutdownTimeout   = 15 * time.Second
+)
+
+// usageError is a bad command line (exit status 2).
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+// configError is an invalid configuration (exit status 2).
+type configError struct{ problems error }
+
+func (e configError) Error() string {
+	return "invalid configuration (see bff --help):\n" + e.problems.Error()
+}
+
+func (e configError) Unwrap() error { return e.problems }
+
+func exitCode(err error) int {
+	var ue usageError
+	var ce configError
+	if errors.As(err, &ue) || errors.As(err, &ce) {
+		return 2
+	}
+	return 1
+}
+
+// Ready describes a started server; run reports it through withReady.
+type Ready struct {
+	// Addr is the address the BFF listens on (the real port when 0 was asked).
+	Addr string
+	// PublicURL is the BFF's public URL.
+	PublicURL string
+	// IssuerURL is the identity provider's issuer.
+	IssuerURL string
+}
+
+type runOptions struct {
+	ready func(Ready)
+}
+
+// option tunes run; main passes none.
+type option func(*runOptions)
+
+// withReady calls f once the server accepts connections.
+func withReady(f func(Ready)) option { return func(o *runOptions) { o.ready = f } }
+
+// run is the whole program: main only wires signals to ctx. It returns when
+// ctx ends (after a graceful shutdown) or on a fatal error.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, opts ...option) error {
+	var ro runOptions
+	for _, o := range opts {
+		o(&ro)
+	}
+	cmd := ""
+	if len(args) > 0 {
+		cmd = args[0]
+	}
+	if len(args) > 1 {
+		if args[1] == "-h" || args[1] == "--help" {
+			return writeUsage(stdout)
+		}
+		return usageError{fmt.Sprintf("unexpected argument %q (see bff --help)", args[1])}
+	}
+	switch cmd {
+	case "":
+		return runServe(ctx, getenv, stderr, ro)
+	case "dev":
+		return runDev(ctx, getenv, stdout, stderr, ro)
+	case "healthcheck":
+		return runHealthcheck(ctx, getenv)
+	case "-h", "--help", "help":
+		return writeUsage(stdout)
+	default:
+		return usageError{fmt.Sprintf("unknown command %q (see bff --help)", cmd)}
+	}
+}
+
+func writeUsage(w io.Writer) error {
+	fmt.Fprint(w, `Usage:
+  bff              serve, configured from the environment
+  bff dev          serve against the built-in development identity provider (never in production)
+  bff healthcheck  exit 0 when the local server's /healthz answers (for Docker)
+  bff --help       this help
+
+Settings (environment variables):
+`)
+	if err := config.WriteHelp(w); err != nil {
+		return err
+	}
+	fmt.Fprint(w, "\nbff dev only (everything above is honoured; LOGTO_* and the session secret are generated):\n")
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "%s\t%s\t%s\n", config.EnvListen, devDefaultListen, "BFF listen address, loopback only.")
+	fmt.Fprintf(tw, "%s\t%s\t%s\n", config.EnvPublicURL, "http://localhost:<port>", "Public URL, loopback only.")
+	fmt.Fprintf(tw, "%s\t%s\t%s\n", envDevIDPListen, devDefaultIDPListen, "Dev identity provider listen address, loopback only (issuer http://localhost:<port>/oidc).")
+	fmt.Fprintf(tw, "%s\t%s\t%s\n", envDevExposeTokens, "-", "1 serves <issuer>/__dev/issued-tokens (every token issued), for browser tests.")
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	return nil
+}
+
+// runServe is `bff`: everything from the environment.
+func runServe(ctx context.Context, getenv func(string) string, stderr io.Writer, ro runOptions) error {
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return configError{err}
+	}
+	logger := newLogger(cfg, stderr)
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	return serve(ctx, cfg, ln, logger, ro)
+}
+
+func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	if cfg.LogFormat == config.LogText {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+func newSessions(cfg *config.Config, logger *slog.Logger) (*session.Manager, error) {
+	scfg := session.Config{
+		Secret:           cfg.SessionSecret,
+		Secure:           cfg.CookieSecure,
+		IdleTimeout:      cfg.SessionIdleTimeout,
+		AbsoluteLifetime: cfg.SessionLifetime,
+		Logger:           logger.With("component", "session"),
+	}
+	if cfg.SessionStore == config.StoreRedis {
+		return session.NewRedis(scfg, cfg.RedisURL)
+	}
+	return session.NewMemory(scfg)
+}
+
+// serve runs the BFF on ln until ctx ends, then shuts down gracefully.
+func serve(ctx context.Context, cfg *config.Config, ln net.Listener, logger *slog.Logger, ro runOptions) error {
+	defer ln.Close()
+	sessions, err := newSessions(cfg, logger)
+	if err != nil {
+		return fmt.Errorf("session store: %w", err)
+	}
+	defer sessions.Close()
+
+	discoveryCtx, stopDiscovery := context.WithCancel(ctx)
+	defer stopDiscovery()
+	disc := authflow.StartDiscovery(discoveryCtx, authflow.Config{
+		Issuer:                cfg.Issuer(),
+		ClientID:              cfg.AppID,
+		ClientSecret:          cfg.AppSecret,
+		RedirectURL:           cfg.RedirectURL(),
+		PostLogoutRedirectURL: cfg.PostLogoutRedirectURL(),
+		Scopes:                cfg.Scopes,
+		Resources:             cfg.Resources,
+		ClockSkew:             cfg.ClockSkew,
+	}, authflow.DiscoveryOptions{Logger: logger.With("component", "discovery")})
+
+	handler, err := httpapi.New(httpapi.Options{
+		Sessions:  sessions,
+		Auth:      disc,
+		PublicURL: cfg.PublicURL,
+		IdPOrigin: origin(cfg.LogtoEndpoint),
+		SPADir:    cfg.SPADir,
+		HSTS:      strings.HasPrefix(cfg.PublicURL, "https://"),
+		Logger:    logger,
+	})
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	logger.Info("listening", "addr", ln.Addr().String(), "public_url", cfg.PublicURL, "issuer", cfg.Issuer(),
+		"session_store", cfg.SessionStore, "spa_dir", cfg.SPADir)
+	if ro.ready != nil {
+		ro.ready(Ready{Addr: ln.Addr().String(), PublicURL: cfg.PublicURL, IssuerURL: cfg.Issuer()})
+	}
+
+	select {
+	case err := <-served:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+// origin is scheme://host of a URL, or "".
+func origin(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host
+}

@@ -1,0 +1,119 @@
+// Package config loads and validates the BFF's settings from the
+// environment. Every setting is declared once, in [Settings]; Load reads
+// exactly those, `bff --help` prints them and the README's configuration
+// table is checked against them.
+package config
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+)
+
+// Setting describes one environment variable the BFF reads.
+type Setting struct {
+	// Name is the environment variable.
+	Name string
+	// Default is the value used when the variable is unset or empty; ""
+	// means no default (the setting is either required or optional, see
+	// Description).
+	Default string
+	// Description says what the setting does, in one sentence.
+	Description string
+	// Secret settings are never printed, not even in a validation problem.
+	Secret bool
+}
+
+// Names of every setting. Use these constants instead of string literals.
+const (
+	EnvLogtoEndpoint      = "LOGTO_ENDPOINT"
+	EnvLogtoAppID         = "LOGTO_APP_ID"
+	EnvLogtoAppSecret     = "LOGTO_APP_SECRET"
+	EnvLogtoScopes        = "LOGTO_SCOPES"
+	EnvLogtoResources     = "LOGTO_RESOURCES"
+	EnvPublicURL          = "BFF_PUBLIC_URL"
+	EnvListen             = "BFF_LISTEN"
+	EnvSessionSecret      = "BFF_SESSION_SECRET"
+	EnvSessionStore       = "BFF_SESSION_STORE"
+	EnvRedisURL           = "REDIS_URL"
+	EnvCookieSecure       = "BFF_COOKIE_SECURE"
+	EnvSessionIdleTimeout = "BFF_SESSION_IDLE_TIMEOUT"
+	EnvSessionLifetime    = "BFF_SESSION_LIFETIME"
+	EnvClockSkew          = "BFF_CLOCK_SKEW"
+	EnvSPADir             = "BFF_SPA_DIR"
+	EnvLogLevel           = "BFF_LOG_LEVEL"
+	EnvLogFormat          = "BFF_LOG_FORMAT"
+)
+
+// DefaultScopes is the default value of LOGTO_SCOPES.
+const DefaultScopes = "openid profile email offline_access identities"
+
+// Settings is the one table of every setting, in the order `--help` and the
+// README list them.
+var Settings = []Setting{
+	{Name: EnvLogtoEndpoint, Description: "Logto tenant endpoint, e.g. https://tenant.logto.app (required; the issuer is <endpoint>/oidc)."},
+	{Name: EnvLogtoAppID, Description: "App ID of the Logto \"Traditional web\" application (required)."},
+	{Name: EnvLogtoAppSecret, Description: "App secret of that application, sent only in the Basic header (required).", Secret: true},
+	{Name: EnvLogtoScopes, Default: DefaultScopes, Description: "Space-separated scopes to request; must include openid (offline_access adds prompt=consent)."},
+	{Name: EnvLogtoResources, Description: "Space-separated API resource indicators (absolute URIs) requested at sign-in."},
+	{Name: EnvPublicURL, Description: "Public origin of the BFF, e.g. https://app.example.com (required); redirect URI <url>/auth/callback, post sign-out URI <url>/."},
+	{Name: EnvListen, Default: ":8080", Description: "Address to listen on (host:port; port 0 picks a free port)."},
+	{Name: EnvSessionSecret, Description: "Key that signs the session cookie, at least 32 bytes (required).", Secret: true},
+	{Name: EnvSessionStore, Default: "memory", Description: "Session store: memory (one replica) or redis."},
+	{Name: EnvRedisURL, Description: "Redis URL, e.g. redis://:password@redis:6379/0 (required when the store is redis).", Secret: true},
+	{Name: EnvCookieSecure, Default: "true", Description: "Mark cookies Secure and use the __Host- prefix; false only for plain-http development."},
+	{Name: EnvSessionIdleTimeout, Default: "24h", Description: "A session unused for this long ends (Go duration)."},
+	{Name: EnvSessionLifetime, Default: "336h", Description: "A session ends this long after sign-in at the latest (Go duration)."},
+	{Name: EnvClockSkew, Default: "60s", Description: "Leeway allowed on ID-token exp and iat (Go duration, at most 5m)."},
+	{Name: EnvSPADir, Description: "Directory of a built SPA to serve at / (index.html fallback); unset serves no SPA."},
+	{Name: EnvLogLevel, Default: "info", Description: "Log level: debug, info, warn or error."},
+	{Name: EnvLogFormat, Default: "json", Description: "Log format: json or text."},
+}
+
+// Lookup returns the setting called name.
+func Lookup(name string) (Setting, bool) {
+	for _, s := range Settings {
+		if s.Name == name {
+			return s, true
+		}
+	}
+	return Setting{}, false
+}
+
+// WriteHelp prints every setting with its default and description. It
+// never prints a value read from the environment.
+func WriteHelp(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "VARIABLE\tDEFAULT\tDESCRIPTION")
+	for _, s := range Settings {
+		def := s.Default
+		if def == "" {
+			def = "-"
+		}
+		desc := s.Description
+		if s.Secret {
+			desc += " Secret: never printed."
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", s.Name, def, desc)
+	}
+	return tw.Flush()
+}
+
+// MarkdownTable renders the settings as the README's configuration table.
+func MarkdownTable() string {
+	var b strings.Builder
+	b.WriteString("| Variable | Default | Description |\n|---|---|---|\n")
+	for _, s := range Settings {
+		def := "—"
+		if s.Default != "" {
+			def = "`" + s.Default + "`"
+		}
+		desc := s.Description
+		if s.Secret {
+			desc += " **Secret.**"
+		}
+		fmt.Fprintf(&b, "| `%s` | %s | %s |\n", s.Name, def, strings.ReplaceAll(desc, "|", "\\|"))
+	}
+	return b.String()
+}

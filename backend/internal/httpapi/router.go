@@ -1,0 +1,177 @@
+// Package httpapi is the BFF's HTTP surface: the gin router, thin handlers
+// over package authflow (the OpenID Connect flow) and package session (the
+// server-side sessions), the middleware every request goes through and the
+// one mapping from errors to HTTP responses (errorFor).
+//
+// Routes: GET /auth/sign-in, GET /auth/callback, POST /auth/sign-out,
+// GET /api/me (every /api route requires X-CSRF: 1), GET /healthz,
+// GET /readyz, and the SPA (or a small landing page) at /.
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/logto-bff/bff/backend/internal/authflow"
+	"github.com/logto-bff/bff/backend/internal/session"
+)
+
+// DefaultMaxBodyBytes bounds request bodies on /auth and /api.
+const DefaultMaxBodyBytes = 64 << 10
+
+// Options are the dependencies of the handler. Sessions, Auth and
+// PublicURL are required.
+type Options struct {
+	// Sessions stores sessions and sign-in attempts.
+	Sessions *session.Manager
+	// Auth yields the discovered authflow.Client (or ErrUnavailable while
+	// Logto has not been discovered).
+	Auth *authflow.Discovery
+	// PublicURL is the BFF's public origin (scheme://host[:port]); it is
+	// the only Origin allowed to sign out.
+	PublicURL string
+	// IdPOrigin is Logto's origin, allowed as a form-action target in the
+	// Content-Security-Policy (sign-out redirects there). Optional.
+	IdPOrigin string
+	// SPADir is a built SPA to serve at /; "" serves a small landing page.
+	SPADir string
+	// HSTS adds Strict-Transport-Security (set it when PublicURL is https).
+	HSTS bool
+	// MaxBodyBytes bounds request bodies on /auth and /api (default
+	// DefaultMaxBodyBytes).
+	MaxBodyBytes int64
+	// Logger receives one line per request and problems; nil discards.
+	Logger *slog.Logger
+}
+
+// server holds the handlers' dependencies.
+type server struct {
+	sessions     *session.Manager
+	auth         *authflow.Discovery
+	log          *slog.Logger
+	publicOrigin string
+	pageCSP      string
+	spaCSP       string
+	hsts         bool
+	spa          *spaFiles // nil: no SPA configured
+}
+
+// New builds the BFF's http.Handler. It sets gin to release mode and uses
+// none of gin's default middleware (its logger and recovery print
+// requests); the handler logs through Options.Logger only.
+func New(opts Options) (http.Handler, error) {
+	if opts.Sessions == nil || opts.Auth == nil || opts.PublicURL == "" {
+		return nil, errors.New("httpapi: Sessions, Auth and PublicURL are required")
+	}
+	pub, err := url.Parse(opts.PublicURL)
+	if err != nil || pub.Scheme == "" || pub.Host == "" {
+		return nil, errors.New("httpapi: PublicURL must be an absolute URL")
+	}
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	formAction := "'self'"
+	if opts.IdPOrigin != "" {
+		formAction += " " + opts.IdPOrigin
+	}
+	s := &server{
+		sessions:     opts.Sessions,
+		auth:         opts.Auth,
+		log:          opts.Logger,
+		publicOrigin: pub.Scheme + "://" + pub.Host,
+		hsts:         opts.HSTS,
+		// The BFF's own pages: no script, one hashed style block; sign-out
+		// redirects a form post to Logto, which form-action must allow.
+		pageCSP: "default-src 'none'; style-src " + pageStyleHash + "; img-src 'self'; form-action " + formAction +
+			"; frame-ancestors 'none'; base-uri 'none'",
+		// The SPA: same-origin scripts and API calls only; avatars are
+		// remote https images (Discord CDN, Gravatar, ...).
+		spaCSP: "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: https:; " +
+			"font-src 'self' data:; connect-src 'self'; object-src 'none'; form-action " + formAction +
+			"; frame-ancestors 'none'; base-uri 'self'",
+	}
+	if opts.SPADir != "" {
+		if s.spa, err = openSPA(opts.SPADir); err != nil {
+			return nil, err
+		}
+	}
+
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	r.RedirectTrailingSlash = false
+	r.RedirectFixedPath = false
+	r.HandleMethodNotAllowed = false
+	r.ContextWithFallback = true
+	r.Use(s.accessLog, s.recovery, s.securityHeaders)
+
+	auth := r.Group("/auth", bodyLimit(opts.MaxBodyBytes))
+	auth.GET("/sign-in", s.signIn)
+	auth.GET("/callback", s.callback)
+	auth.POST("/sign-out", s.signOut)
+
+	api := r.Group("/api", requireCSRF, bodyLimit(opts.MaxBodyBytes))
+	api.GET("/me", s.me)
+
+	r.GET("/healthz", s.healthz)
+	r.GET("/readyz", s.readyz)
+	r.NoRoute(s.noRoute)
+	return r, nil
+}
+
+// noRoute serves the SPA (GET/HEAD outside /api and /auth), or the JSON /
+// HTML 404. Unknown /api routes still require X-CSRF first.
+func (s *server) noRoute(c *gin.Context) {
+	p := c.Request.URL.Path
+	switch {
+	case p == "/api" || strings.HasPrefix(p, "/api/"):
+		c.Set(routeKey, "/api/*")
+		requireCSRF(c)
+		if !c.IsAborted() {
+			fail(c, errNotFound)
+		}
+	case p == "/auth" || strings.HasPrefix(p, "/auth/"):
+		c.Set(routeKey, "/auth/*")
+		fail(c, errNotFound)
+	case c.Request.Method != http.MethodGet && c.Request.Method != http.MethodHead:
+		c.Set(routeKey, "unmatched")
+		fail(c, errNotFound)
+	case s.spa != nil:
+		c.Set(routeKey, "spa")
+		c.Header("Content-Security-Policy", s.spaCSP)
+		s.spa.serve(c)
+	case p == "/":
+		c.Set(routeKey, "/")
+		s.landing(c)
+	default:
+		c.Set(routeKey, "unmatched")
+		fail(c, errNotFound)
+	}
+}
+
+// redirect answers with status and Location exactly as given (no path
+// cleaning, unlike http.Redirect).
+func redirect(c *gin.Context, status int, location string) {
+	c.Header("Location", location)
+	c.Status(status)
+	c.Writer.WriteHeaderNow()
+	c.Abort()
+}
+
+// contextWithTimeout derives a bounded context from the request's.
+func contextWithTimeout(c *gin.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(c.Request.Context(), d)
+}
+
+// requestTimeout bounds calls to Logto made while a browser waits.
+const requestTimeout = 10 * time.Second

@@ -1,0 +1,41 @@
+package httpapi
+
+import (
+	"net/http"
+	"net/url"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/logto-bff/bff/backend/internal/authflow"
+)
+
+// signIn handles GET /auth/sign-in: validate the parameters (Logto would
+// silently drop all of them for one bad value), record a pending attempt
+// keyed by its state and redirect to Logto.
+func (s *server) signIn(c *gin.Context) {
+	q, err := url.ParseQuery(c.Request.URL.RawQuery)
+	if err != nil {
+		fail(c, errBadQuery)
+		return
+	}
+	params, err := authflow.ParseSignInParams(q)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	client, err := s.auth.Client()
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	authURL, attempt, err := client.AuthCodeURL(params)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	if err := s.sessions.BeginAttempt(c.Writer, c.Request, attempt); err != nil {
+		fail(c, err)
+		return
+	}
+	redirect(c, http.StatusFound, authURL)
+}

@@ -1,0 +1,61 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/logto-bff/bff/backend/internal/authflow"
+)
+
+// signOut handles POST /auth/sign-out (a form post from the SPA). It always
+// signs the browser out locally, whatever else fails: it refuses only
+// cross-site requests. Then it revokes the refresh token (Logto's end
+// session leaves offline_access grants alive) and sends the browser to
+// Logto's end session — with id_token_hint in that URL, which is how
+// Logto's protocol works (the browser is going to Logto itself).
+func (s *server) signOut(c *gin.Context) {
+	if !s.sameOrigin(c.Request) {
+		fail(c, errForbiddenOrigin)
+		return
+	}
+	sess, err := s.sessions.Destroy(c.Writer, c.Request)
+	if err != nil {
+		// The cookie is expired anyway; the record dies with its TTL.
+		_ = c.Error(err)
+		s.log.Warn("sign-out could not delete the server-side session", "error", err.Error())
+	}
+	client, err := s.auth.Client()
+	if err != nil {
+		_ = c.Error(err)
+		redirect(c, http.StatusSeeOther, "/")
+		return
+	}
+	hint := ""
+	if sess != nil {
+		hint = sess.Tokens.IDToken
+		s.revokeQuietly(client, sess.Tokens.RefreshToken)
+	}
+	redirect(c, http.StatusSeeOther, client.EndSessionURL(hint))
+}
+
+// revokeQuietly revokes refreshToken at Logto, logging (not returning) a
+// failure: signing out locally must not depend on Logto.
+func (s *server) revokeQuietly(client *authflow.Client, refreshToken string) {
+	if refreshToken == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := client.Revoke(ctx, refreshToken); err != nil {
+		level := slog.LevelWarn
+		if errors.Is(err, authflow.ErrRejected) {
+			level = slog.LevelInfo // already revoked or expired
+		}
+		s.log.Log(ctx, level, "refresh token revocation failed", "error", err.Error())
+	}
+}
