@@ -24,9 +24,11 @@ const (
 	devDefaultListen    = "127.0.0.1:8080"
 	devDefaultIDPListen = "127.0.0.1:3001"
 	devClientID         = "bff-dev"
-	// devScopes asks for everything the dev IdP can put in /api/me.
+	// devScopes asks for everything the dev IdP can put in /api/me, and the
+	// demo API's permission (API scopes are requested at sign-in, as with
+	// Logto).
 	devScopes = "openid profile email offline_access identities roles custom_data " +
-		"urn:logto:scope:organizations urn:logto:scope:organization_roles"
+		"urn:logto:scope:organizations urn:logto:scope:organization_roles read:demo"
 )
 
 // runDev is `bff dev`: the BFF and the built-in development identity
@@ -56,6 +58,14 @@ func runDev(ctx context.Context, getenv func(string) string, stdout, stderr io.W
 	}
 	endpoint := "http://localhost:" + port(idpLn)
 	secret, appSecret := randomHex(32), randomHex(24)
+	// The demo API: a resource server on its own loopback port that the
+	// default route "demo" proxies to (random port; nothing to configure).
+	demoLn, err := listenLoopback("127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("bff dev: demo API: %w", err)
+	}
+	defer demoLn.Close()
+	demoUpstream := "http://" + demoLn.Addr().String()
 
 	// The dev IdP and the BFF read the same variables as production; dev
 	// supplies what it generates and defaults the rest for development.
@@ -72,6 +82,7 @@ func runDev(ctx context.Context, getenv func(string) string, stdout, stderr io.W
 		config.EnvLogtoScopes:    devScopes,
 		config.EnvLogtoResources: devidp.DefaultResourceIndicator,
 		config.EnvLogFormat:      config.LogText,
+		config.EnvAPIRoutes:      demoRouteName + "=" + demoUpstream + "|" + devidp.DefaultResourceIndicator,
 	}
 	cfg, err := config.Load(func(name string) string {
 		if v, ok := devEnv[name]; ok {
@@ -116,11 +127,24 @@ func runDev(ctx context.Context, getenv func(string) string, stdout, stderr io.W
 		<-idpDone
 	}()
 
-	writeDevBanner(stdout, cfg, idp)
+	demoSrv := &http.Server{
+		Handler:           newDemoAPI(cfg.Issuer(), devidp.DefaultResourceIndicator),
+		ReadHeaderTimeout: readHeaderTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	demoDone := make(chan error, 1)
+	go func() { demoDone <- demoSrv.Serve(demoLn) }()
+	defer func() {
+		_ = demoSrv.Close()
+		<-demoDone
+	}()
+
+	writeDevBanner(stdout, cfg, idp, demoUpstream)
 	return serve(ctx, cfg, bffLn, logger, ro)
 }
 
-func writeDevBanner(w io.Writer, cfg *config.Config, idp *devidp.Provider) {
+func writeDevBanner(w io.Writer, cfg *config.Config, idp *devidp.Provider, demoUpstream string) {
 	line := strings.Repeat("=", 72)
 	fmt.Fprintf(w, "%s\n  bff dev — FOR DEVELOPMENT ONLY. Do not expose these ports.\n%s\n", line, line)
 	fmt.Fprintf(w, "  Open:     %s/\n", cfg.PublicURL)
@@ -129,6 +153,22 @@ func writeDevBanner(w io.Writer, cfg *config.Config, idp *devidp.Provider) {
 		fmt.Fprintf(w, "  SPA:      none (set %s to a built SPA, e.g. frontend/dist)\n", config.EnvSPADir)
 	} else {
 		fmt.Fprintf(w, "  SPA:      %s\n", cfg.SPADir)
+	}
+	for _, r := range cfg.APIRoutes {
+		target := "resource " + r.Resource
+		if r.Organization != "" {
+			target = "organization " + r.Organization
+		}
+		note := ""
+		if r.Name == demoRouteName && r.Upstream.String() == demoUpstream {
+			note = "\n            built-in demo API (checks the bearer JWT with the dev IdP's JWKS): GET " + cfg.PublicURL + "/api/proxy/demo/hello"
+		}
+		fmt.Fprintf(w, "  API:      %s/api/proxy/%s/… → %s, token for %s%s\n", cfg.PublicURL, r.Name, r.Upstream.Redacted(), target, note)
+	}
+	if cfg.MetricsListen == "" {
+		fmt.Fprintf(w, "  Metrics:  %s/metrics\n", cfg.PublicURL)
+	} else {
+		fmt.Fprintf(w, "  Metrics:  http://%s/metrics\n", cfg.MetricsListen)
 	}
 	fmt.Fprintf(w, "\n%s\n%s\n", strings.TrimRight(idp.Describe(), "\n"), line)
 }

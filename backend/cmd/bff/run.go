@@ -16,6 +16,7 @@ import (
 	"github.com/logto-bff/bff/backend/internal/authflow"
 	"github.com/logto-bff/bff/backend/internal/config"
 	"github.com/logto-bff/bff/backend/internal/httpapi"
+	"github.com/logto-bff/bff/backend/internal/metrics"
 	"github.com/logto-bff/bff/backend/internal/session"
 )
 
@@ -60,6 +61,9 @@ type Ready struct {
 	PublicURL string
 	// IssuerURL is the identity provider's issuer.
 	IssuerURL string
+	// MetricsAddr is the separate /metrics listener's address, or "" when
+	// /metrics is served on Addr.
+	MetricsAddr string
 }
 
 type runOptions struct {
@@ -163,9 +167,18 @@ func newSessions(cfg *config.Config, logger *slog.Logger) (*session.Manager, err
 	return session.NewMemory(scfg)
 }
 
-// serve runs the BFF on ln until ctx ends, then shuts down gracefully.
+// serve runs the BFF on ln (and /metrics on BFF_METRICS_LISTEN when set)
+// until ctx ends, then shuts down gracefully.
 func serve(ctx context.Context, cfg *config.Config, ln net.Listener, logger *slog.Logger, ro runOptions) error {
 	defer ln.Close()
+	var metricsLn net.Listener
+	if cfg.MetricsListen != "" {
+		var err error
+		if metricsLn, err = net.Listen("tcp", cfg.MetricsListen); err != nil {
+			return fmt.Errorf("listen on %s (%s): %w", cfg.MetricsListen, config.EnvMetricsListen, err)
+		}
+		defer metricsLn.Close()
+	}
 	sessions, err := newSessions(cfg, logger)
 	if err != nil {
 		return fmt.Errorf("session store: %w", err)
@@ -185,34 +198,45 @@ func serve(ctx context.Context, cfg *config.Config, ln net.Listener, logger *slo
 		ClockSkew:             cfg.ClockSkew,
 	}, authflow.DiscoveryOptions{Logger: logger.With("component", "discovery")})
 
+	m := metrics.New()
 	handler, err := httpapi.New(httpapi.Options{
-		Sessions:  sessions,
-		Auth:      disc,
-		PublicURL: cfg.PublicURL,
-		IdPOrigin: origin(cfg.LogtoEndpoint),
-		SPADir:    cfg.SPADir,
-		HSTS:      strings.HasPrefix(cfg.PublicURL, "https://"),
-		Logger:    logger,
+		Sessions:      sessions,
+		Auth:          disc,
+		PublicURL:     cfg.PublicURL,
+		IdPOrigin:     origin(cfg.LogtoEndpoint),
+		SPADir:        cfg.SPADir,
+		HSTS:          strings.HasPrefix(cfg.PublicURL, "https://"),
+		Logger:        logger,
+		RefreshMargin: cfg.RefreshMargin,
+		Routes:        cfg.APIRoutes,
+		Metrics:       m,
+		ServeMetrics:  metricsLn == nil,
 	})
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: readHeaderTimeout,
-		ReadTimeout:       readTimeout,
-		WriteTimeout:      writeTimeout,
-		IdleTimeout:       idleTimeout,
-		MaxHeaderBytes:    maxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	servers := []*http.Server{newServer(ctx, handler, logger)}
+	listeners := []net.Listener{ln}
+	ready := Ready{Addr: ln.Addr().String(), PublicURL: cfg.PublicURL, IssuerURL: cfg.Issuer()}
+	if metricsLn != nil {
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", m.Handler())
+		servers = append(servers, newServer(ctx, mux, logger))
+		listeners = append(listeners, metricsLn)
+		ready.MetricsAddr = metricsLn.Addr().String()
 	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	logger.Info("listening", "addr", ln.Addr().String(), "public_url", cfg.PublicURL, "issuer", cfg.Issuer(),
-		"session_store", cfg.SessionStore, "spa_dir", cfg.SPADir)
+	served := make(chan error, len(servers))
+	for i, srv := range servers {
+		go func() { served <- srv.Serve(listeners[i]) }()
+	}
+	metricsAt := "main listener"
+	if ready.MetricsAddr != "" {
+		metricsAt = ready.MetricsAddr
+	}
+	logger.Info("listening", "addr", ready.Addr, "public_url", cfg.PublicURL, "issuer", cfg.Issuer(),
+		"session_store", cfg.SessionStore, "spa_dir", cfg.SPADir, "api_routes", len(cfg.APIRoutes), "metrics", metricsAt)
 	if ro.ready != nil {
-		ro.ready(Ready{Addr: ln.Addr().String(), PublicURL: cfg.PublicURL, IssuerURL: cfg.Issuer()})
+		ro.ready(ready)
 	}
 
 	select {
@@ -223,10 +247,27 @@ func serve(ctx context.Context, cfg *config.Config, ln net.Listener, logger *slo
 	logger.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
+	var errs []error
+	for _, srv := range servers {
+		if err := srv.Shutdown(sctx); err != nil {
+			errs = append(errs, fmt.Errorf("shutdown: %w", err))
+		}
 	}
-	return nil
+	return errors.Join(errs...)
+}
+
+// newServer is an http.Server with the BFF's limits.
+func newServer(ctx context.Context, h http.Handler, logger *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
 }
 
 // origin is scheme://host of a URL, or "".

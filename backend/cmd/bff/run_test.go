@@ -189,8 +189,12 @@ func TestRunServesFromEnvironment(t *testing.T) {
 		config.EnvListen:         "127.0.0.1:0",
 		config.EnvSessionSecret:  "a-session-secret-of-at-least-32-bytes",
 		config.EnvCookieSecure:   "false",
+		config.EnvMetricsListen:  "127.0.0.1:0",
 	}
 	r := startRun(t, nil, env)
+	if r.ready.MetricsAddr == "" {
+		t.Fatal("no separate metrics listener")
+	}
 	if _, port, _ := net.SplitHostPort(r.ready.Addr); port == "0" || port == "" {
 		t.Fatalf("ready address %q has no real port", r.ready.Addr)
 	}
@@ -208,6 +212,13 @@ func TestRunServesFromEnvironment(t *testing.T) {
 	signInAlice(t, c, base)
 	if code, name, body := meName(t, c, base); code != http.StatusOK || name != "Alice Example" {
 		t.Fatalf("/api/me = %d %s", code, body)
+	}
+	// BFF_METRICS_LISTEN: /metrics there, not on the main listener.
+	if resp, m := get(t, c, "http://"+r.ready.MetricsAddr+"/metrics"); resp.StatusCode != http.StatusOK || !strings.Contains(string(m), `bff_sign_ins_total{result="success"} 1`) {
+		t.Errorf("separate /metrics = %d:\n%s", resp.StatusCode, m)
+	}
+	if resp, _ := get(t, c, base+"/metrics"); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("/metrics on the main listener = %d, want 404", resp.StatusCode)
 	}
 	if err := run(context.Background(), []string{"healthcheck"}, func(k string) string {
 		return map[string]string{config.EnvListen: r.ready.Addr}[k]
@@ -293,6 +304,53 @@ func TestRunDev(t *testing.T) {
 	for _, tok := range issued {
 		if strings.Contains(string(body), tok) {
 			t.Fatal("a token is in /api/me")
+		}
+	}
+	// The demo API behind the default "demo" route: a JWT for the dev
+	// resource, verified by the demo API, and no token in the answer.
+	resp, hello := get(t, c, r.ready.PublicURL+"/api/proxy/demo/hello", "X-CSRF", "1")
+	var demo struct {
+		Message, Subject, Scope string
+		Audience                []string
+		TokenExpiresAt          time.Time
+	}
+	if resp.StatusCode != http.StatusOK || json.Unmarshal(hello, &demo) != nil || demo.Message != "Hello from the demo API" ||
+		demo.Subject != devidp.AliceID || len(demo.Audience) != 1 || demo.Audience[0] != devidp.DefaultResourceIndicator ||
+		demo.Scope != "read:demo" || demo.TokenExpiresAt.IsZero() {
+		t.Fatalf("demo API = %d %s", resp.StatusCode, hello)
+	}
+	if !strings.Contains(out, "/api/proxy/demo/hello") {
+		t.Errorf("banner does not show the demo API:\n%s", out)
+	}
+	// /metrics on the main listener by default.
+	if resp, m := get(t, c, r.ready.PublicURL+"/metrics"); resp.StatusCode != http.StatusOK || !strings.Contains(string(m), `bff_proxy_upstream_duration_seconds_count{code="200",route="demo"} 1`) {
+		t.Errorf("/metrics = %d:\n%s", resp.StatusCode, m)
+	}
+	// Sign-out reaches the IdP's end session; its back-channel logout
+	// (session required, so with sid) reaches the BFF and is accepted.
+	req, _ := http.NewRequest(http.MethodPost, r.ready.PublicURL+"/auth/sign-out", nil)
+	req.Header.Set("Origin", r.ready.PublicURL)
+	nc := *c
+	nc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	resp, err := nc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign-out = %d", resp.StatusCode)
+	}
+	final, err := devidp.SignOut(context.Background(), c, resp.Header.Get("Location"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	final.Body.Close()
+	if resp, m := get(t, c, r.ready.PublicURL+"/metrics"); !strings.Contains(string(m), `bff_backchannel_logouts_total{result="success"} 1`) {
+		t.Errorf("no successful back-channel logout in /metrics (%d)", resp.StatusCode)
+	}
+	for _, tok := range issued {
+		if strings.Contains(string(hello), tok) || strings.Contains(r.stdout.String()+r.stderr.String(), tok) {
+			t.Fatal("a token is in the demo answer or the output")
 		}
 	}
 	if !strings.Contains(r.stderr.String(), "DEVELOPMENT ONLY") {

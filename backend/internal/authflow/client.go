@@ -12,6 +12,13 @@
 //     go-oidc allows no leeway on exp, so its expiry check is skipped
 //     (oidc.Config.SkipExpiryCheck) and done here instead.
 //   - CheckIssuer implements RFC 9207 (the iss callback parameter).
+//   - Refresh and ResourceToken run the refresh_token grant through
+//     golang.org/x/oauth2 with the secret in the Basic header only (never
+//     the auto-detected style, which retries with the secret in the body
+//     and so presents a refresh token twice), classify invalid_grant by the
+//     *oauth2.RetrieveError's ErrorCode (ErrGrantInvalid), and always return
+//     the refresh token to store. They do NOT serialize refreshes: callers
+//     hold the session's lock (see package httpapi).
 //   - It does NOT bind an attempt to a browser or check that a state is
 //     fresh and unused: that is the session store's job (TakeAttempt).
 package authflow
@@ -76,9 +83,11 @@ type Config struct {
 
 // metadata holds the discovery fields go-oidc does not expose.
 type metadata struct {
-	EndSessionEndpoint string `json:"end_session_endpoint"`
-	RevocationEndpoint string `json:"revocation_endpoint"`
-	IssParameter       bool   `json:"authorization_response_iss_parameter_supported"`
+	EndSessionEndpoint string   `json:"end_session_endpoint"`
+	RevocationEndpoint string   `json:"revocation_endpoint"`
+	IssParameter       bool     `json:"authorization_response_iss_parameter_supported"`
+	JWKSURI            string   `json:"jwks_uri"`
+	IDTokenAlgs        []string `json:"id_token_signing_alg_values_supported"`
 }
 
 // Client runs the flow against one discovered provider. It is safe for
@@ -90,6 +99,11 @@ type Client struct {
 	oauth    oauth2.Config
 	meta     metadata
 	http     *http.Client
+	// tokenHTTP is http with refreshParams in front (refresh grants).
+	tokenHTTP *http.Client
+	// logoutKeys is the provider's JWKS for logout tokens (fetched lazily,
+	// cached, refetched on an unknown kid).
+	logoutKeys oidc.KeySet
 }
 
 // Discover fetches <issuer>/.well-known/openid-configuration once and
@@ -116,10 +130,16 @@ func Discover(ctx context.Context, cfg Config) (*Client, error) {
 		// provider just as unusable; Discovery keeps retrying either way.
 		return nil, fmt.Errorf("discovery: %w: %w", ErrUnavailable, err)
 	}
-	c := &Client{cfg: cfg, provider: provider, http: hc}
+	c := &Client{cfg: cfg, provider: provider, http: hc, tokenHTTP: tokenClient(hc)}
 	if err := provider.Claims(&c.meta); err != nil {
 		return nil, fmt.Errorf("discovery: decode metadata: %w: %w", ErrUnavailable, err)
 	}
+	if c.meta.JWKSURI == "" {
+		return nil, fmt.Errorf("discovery: %w: no jwks_uri", ErrUnavailable)
+	}
+	// Logout tokens are verified with their own go-oidc verifier (see
+	// LogoutVerifier) over this key set; nothing is fetched until then.
+	c.logoutKeys = oidc.NewRemoteKeySet(c.ctx(context.Background()), c.meta.JWKSURI)
 	// Algorithms come from discovery (Logto: ES384); expiry is checked by
 	// verifyIDToken with leeway, because go-oidc has none.
 	c.verifier = provider.Verifier(&oidc.Config{ClientID: cfg.ClientID, SkipExpiryCheck: true, Now: cfg.Now})

@@ -294,3 +294,18 @@ func logoutCheckEvents(raw json.RawMessage) error {
 	}
 	return nil
 }
+
+// LogoutVerifier returns a verifier for this provider's back-channel logout
+// tokens: keys from the discovered jwks_uri (one remote key set per Client,
+// cached, refetched on an unknown kid), the issuer, this client's ID as
+// audience and discovery's signing algorithms. Zero opts.Now and
+// opts.Algorithms take Config.Now and discovery's values.
+func (c *Client) LogoutVerifier(opts LogoutVerifierOptions) *LogoutVerifier {
+	if opts.Now == nil {
+		opts.Now = c.cfg.Now
+	}
+	if len(opts.Algorithms) == 0 {
+		opts.Algorithms = c.meta.IDTokenAlgs
+	}
+	return NewLogoutVerifier(c.logoutKeys, c.cfg.Issuer, c.cfg.ClientID, opts)
+}

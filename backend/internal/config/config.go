@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/logto-bff/bff/backend/internal/proxy"
 )
 
 // Session store kinds accepted by BFF_SESSION_STORE.
@@ -22,6 +24,17 @@ const (
 
 // MinSecretBytes is the shortest BFF_SESSION_SECRET accepted.
 const MinSecretBytes = 32
+
+// MaxRefreshMargin bounds BFF_REFRESH_MARGIN: with a larger margin a token
+// would be refreshed almost as soon as it is issued.
+const MaxRefreshMargin = 30 * time.Minute
+
+// Logto's organization scope and resource (see LOGTO.md): an organization
+// token needs both at sign-in.
+const (
+	OrganizationsScope    = "urn:logto:scope:organizations"
+	OrganizationsResource = "urn:logto:resource:organizations"
+)
 
 // MaxClockSkew bounds BFF_CLOCK_SKEW: a larger leeway would keep expired ID
 // tokens acceptable for too long.
@@ -65,6 +78,13 @@ type Config struct {
 	LogLevel slog.Level
 	// LogFormat is LogJSON or LogText.
 	LogFormat string
+	// RefreshMargin: a token expiring within it is refreshed before use.
+	RefreshMargin time.Duration
+	// APIRoutes are the API proxy's routes (BFF_API_ROUTES), or none.
+	APIRoutes []proxy.Route
+	// MetricsListen is a separate host:port for /metrics, or "" to serve it
+	// on the main listener.
+	MetricsListen string
 }
 
 // Load reads every setting in Settings through getenv (os.Getenv in main,
@@ -93,6 +113,7 @@ func Load(getenv func(string) string) (*Config, error) {
 		RedisURL:      getenv(EnvRedisURL),
 		SPADir:        get(EnvSPADir),
 		LogFormat:     strings.ToLower(get(EnvLogFormat)),
+		MetricsListen: get(EnvMetricsListen),
 	}
 	secure, err := strconv.ParseBool(get(EnvCookieSecure))
 	if err != nil {
@@ -103,13 +124,31 @@ func Load(getenv func(string) string) (*Config, error) {
 	c.SessionIdleTimeout = probs.duration(EnvSessionIdleTimeout, get(EnvSessionIdleTimeout))
 	c.SessionLifetime = probs.duration(EnvSessionLifetime, get(EnvSessionLifetime))
 	c.ClockSkew = probs.duration(EnvClockSkew, get(EnvClockSkew))
+	c.RefreshMargin = probs.duration(EnvRefreshMargin, get(EnvRefreshMargin))
+	if raw := getenv(EnvAPIRoutes); strings.TrimSpace(raw) != "" {
+		routes, err := proxy.ParseRoutes(raw)
+		if err != nil {
+			// ParseRoutes never quotes an upstream URL (it could hold
+			// credentials): one problem per line of its joined error.
+			for _, line := range strings.Split(err.Error(), "\n") {
+				probs.add(EnvAPIRoutes, "%s", strings.TrimPrefix(line, "proxy: "))
+			}
+		}
+		c.APIRoutes = routes
+	}
 	if err := c.LogLevel.UnmarshalText([]byte(get(EnvLogLevel))); err != nil {
 		probs.add(EnvLogLevel, "must be debug, info, warn or error, got %q", get(EnvLogLevel))
 	}
 
 	if verr := c.Validate(); verr != nil {
+		// A variable that failed to parse has its problem already; what
+		// Validate says about its zero value would only repeat it.
+		parseFailed := map[string]bool{}
+		for _, p := range probs {
+			parseFailed[p.Var] = true
+		}
 		for _, p := range verr.(Problems) {
-			if !probs.has(p.Var) {
+			if !parseFailed[p.Var] {
 				probs = append(probs, p)
 			}
 		}
@@ -195,6 +234,19 @@ func (c *Config) Validate() error {
 	if c.ClockSkew < 0 || c.ClockSkew > MaxClockSkew {
 		probs.add(EnvClockSkew, "must be between 0s and %s, got %s", MaxClockSkew, c.ClockSkew)
 	}
+	if c.RefreshMargin < 0 || c.RefreshMargin > MaxRefreshMargin {
+		probs.add(EnvRefreshMargin, "must be between 0s and %s, got %s", MaxRefreshMargin, c.RefreshMargin)
+	}
+	c.validateRoutes(&probs)
+	if c.MetricsListen != "" {
+		if _, port, err := splitHostPort(c.MetricsListen); err != nil {
+			probs.add(EnvMetricsListen, "must be host:port (e.g. 127.0.0.1:9090), got %q", c.MetricsListen)
+		} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+			probs.add(EnvMetricsListen, "has an invalid port, got %q", c.MetricsListen)
+		} else if c.MetricsListen == c.Listen && n != 0 {
+			probs.add(EnvMetricsListen, "must differ from %s (unset it to serve /metrics on the main listener)", EnvListen)
+		}
+	}
 	if c.SPADir != "" {
 		if msg := checkSPADir(c.SPADir); msg != "" {
 			probs.add(EnvSPADir, "%s: %q", msg, c.SPADir)
@@ -208,6 +260,29 @@ func (c *Config) Validate() error {
 	}
 	probs.sort()
 	return probs
+}
+
+// validateRoutes checks that every proxy route's token can be obtained:
+// its resource was requested at sign-in (Logto answers invalid_target
+// otherwise), and an organization route has Logto's organization scope and
+// resource. Upstream URLs are never quoted.
+func (c *Config) validateRoutes(probs *Problems) {
+	for _, r := range c.APIRoutes {
+		if r.Resource == "" && r.Organization == "" {
+			probs.add(EnvAPIRoutes, "route %q needs a resource indicator or org:<id> (the upstream gets a token for it)", r.Name)
+		}
+		if r.Resource != "" && !contains(c.Resources, r.Resource) {
+			probs.add(EnvAPIRoutes, "route %q uses resource %q, which is not in %s (Logto only issues tokens for resources requested at sign-in)", r.Name, r.Resource, EnvLogtoResources)
+		}
+		if r.Organization != "" {
+			if !contains(c.Scopes, OrganizationsScope) {
+				probs.add(EnvAPIRoutes, "route %q needs an organization token: add %s to %s", r.Name, OrganizationsScope, EnvLogtoScopes)
+			}
+			if !contains(c.Resources, OrganizationsResource) {
+				probs.add(EnvAPIRoutes, "route %q needs an organization token: add %s to %s", r.Name, OrganizationsResource, EnvLogtoResources)
+			}
+		}
+	}
 }
 
 func (p *Problems) duration(name, raw string) time.Duration {

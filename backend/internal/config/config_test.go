@@ -228,3 +228,69 @@ func TestHelpListsEverySetting(t *testing.T) {
 		}
 	}
 }
+
+func TestLoadRefreshMarginRoutesAndMetrics(t *testing.T) {
+	env := validEnv()
+	env[EnvLogtoScopes] = "openid offline_access " + OrganizationsScope
+	env[EnvLogtoResources] = "https://api.example.com " + OrganizationsResource
+	env[EnvAPIRoutes] = "orders=https://orders.internal/v1|https://api.example.com,\nacme=http://acme:8080|org:org_acme"
+	env[EnvRefreshMargin] = "2m"
+	env[EnvMetricsListen] = "127.0.0.1:9090"
+	c, err := Load(getenv(env))
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if c.RefreshMargin != 2*time.Minute || c.MetricsListen != "127.0.0.1:9090" {
+		t.Errorf("margin %v metrics %q", c.RefreshMargin, c.MetricsListen)
+	}
+	if len(c.APIRoutes) != 2 || c.APIRoutes[0].Name != "orders" || c.APIRoutes[0].Resource != "https://api.example.com" ||
+		c.APIRoutes[1].Organization != "org_acme" {
+		t.Errorf("routes = %+v", c.APIRoutes)
+	}
+	if d, _ := Load(getenv(validEnv())); d.RefreshMargin != 60*time.Second || d.APIRoutes != nil || d.MetricsListen != "" {
+		t.Errorf("defaults: margin %v routes %v metrics %q", d.RefreshMargin, d.APIRoutes, d.MetricsListen)
+	}
+}
+
+func TestRouteAndMarginProblems(t *testing.T) {
+	tests := []struct {
+		name string
+		set  map[string]string
+		want []string // substrings of the problems, all of EnvAPIRoutes unless prefixed
+	}{
+		{"resource not requested", map[string]string{EnvAPIRoutes: "a=https://a.internal|https://api.example.com"},
+			[]string{`route "a" uses resource "https://api.example.com", which is not in LOGTO_RESOURCES`}},
+		{"org without scope and resource", map[string]string{EnvAPIRoutes: "a=https://a.internal|org:o1"},
+			[]string{"add " + OrganizationsScope, "add " + OrganizationsResource}},
+		{"no token at all", map[string]string{EnvAPIRoutes: "a=https://a.internal"},
+			[]string{"needs a resource indicator or org:<id>"}},
+		{"unparsable", map[string]string{EnvAPIRoutes: "a=ftp://user:pw@a.internal|https://x"},
+			[]string{"route entry 1"}},
+		{"margin too large", map[string]string{EnvRefreshMargin: "2h"},
+			[]string{"BFF_REFRESH_MARGIN: must be between 0s and 30m0s"}},
+		{"metrics address", map[string]string{EnvMetricsListen: "nope"},
+			[]string{"BFF_METRICS_LISTEN: must be host:port"}},
+		{"metrics same as main", map[string]string{EnvMetricsListen: ":8080"},
+			[]string{"BFF_METRICS_LISTEN: must differ from BFF_LISTEN"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := validEnv()
+			for k, v := range tt.set {
+				env[k] = v
+			}
+			_, err := Load(getenv(env))
+			if err == nil {
+				t.Fatal("Load accepted the configuration")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("problems lack %q:\n%v", w, err)
+				}
+			}
+			if strings.Contains(err.Error(), "pw@") {
+				t.Errorf("an upstream URL with credentials was quoted:\n%v", err)
+			}
+		})
+	}
+}

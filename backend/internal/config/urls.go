@@ -48,7 +48,20 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("session_lifetime", c.SessionLifetime),
 		slog.Duration("clock_skew", c.ClockSkew),
 		slog.String("spa_dir", c.SPADir),
+		slog.Duration("refresh_margin", c.RefreshMargin),
+		slog.Any("api_routes", c.routeNames()),
+		slog.String("metrics_listen", c.MetricsListen),
 	)
+}
+
+// routeNames lists the proxy routes by name only: upstream URLs may carry
+// credentials.
+func (c Config) routeNames() []string {
+	names := make([]string, len(c.APIRoutes))
+	for i, r := range c.APIRoutes {
+		names[i] = r.Name
+	}
+	return names
 }
 
 // checkOrigin returns "" when raw is an http(s) origin (scheme://host[:port]

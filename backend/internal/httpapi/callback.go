@@ -14,6 +14,8 @@ import (
 // for state, check iss, pass Logto's own errors on to the SPA, exchange
 // the code and start a new session.
 func (s *server) callback(c *gin.Context) {
+	ok := false
+	defer func() { s.metrics.SignIn(ok) }()
 	q, err := url.ParseQuery(c.Request.URL.RawQuery)
 	if err != nil || len(q["state"]) != 1 || q.Get("state") == "" {
 		fail(c, errInvalidState)
@@ -21,6 +23,7 @@ func (s *server) callback(c *gin.Context) {
 	}
 	attempt, err := s.sessions.TakeAttempt(c.Writer, c.Request, q.Get("state"))
 	if err != nil {
+		s.storeError("take_attempt", err)
 		fail(c, err)
 		return
 	}
@@ -55,9 +58,11 @@ func (s *server) callback(c *gin.Context) {
 	})
 	if err != nil {
 		// The grant exists at Logto but no session holds it: revoke it.
+		s.storeError("create", err)
 		s.revokeQuietly(client, res.Tokens.RefreshToken)
 		fail(c, err)
 		return
 	}
+	ok = true
 	redirect(c, http.StatusSeeOther, authflow.SafeReturnTo(attempt.ReturnTo))
 }

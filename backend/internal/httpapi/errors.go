@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/logto-bff/bff/backend/internal/authflow"
+	"github.com/logto-bff/bff/backend/internal/proxy"
 	"github.com/logto-bff/bff/backend/internal/session"
 )
 
@@ -42,7 +44,32 @@ type apiError struct {
 func errorFor(err error) apiError {
 	var pe *authflow.ParamError
 	var mbe *http.MaxBytesError
+	var refused *tokenRefusedError
 	switch {
+	case errors.Is(err, errSessionExpired):
+		return apiError{Status: http.StatusUnauthorized, Code: "session_expired", Description: "Your session has ended. Sign in again."}
+	case errors.As(err, &refused):
+		switch refused.code {
+		case "access_denied", "invalid_target", "insufficient_scope", "invalid_scope":
+			return apiError{Status: http.StatusForbidden, Code: "access_denied", Description: "Your account may not use this API."}
+		}
+		return apiError{Status: http.StatusInternalServerError, Code: "internal_error", Description: "Something went wrong on our side."}
+	case errors.Is(err, errRefreshBusy):
+		return apiError{Status: http.StatusServiceUnavailable, Code: "idp_unavailable", Description: "The identity provider is unavailable. Try again shortly.", retry: true}
+	case errors.Is(err, proxy.ErrUnknownRoute):
+		return apiError{Status: http.StatusNotFound, Code: "not_found", Description: "No such API route."}
+	case errors.Is(err, proxy.ErrBadPath):
+		return apiError{Status: http.StatusBadRequest, Code: "invalid_request", Description: "The API path is not allowed."}
+	case errors.Is(err, proxy.ErrMethodNotAllowed):
+		return apiError{Status: http.StatusMethodNotAllowed, Code: "invalid_request", Description: "This method is not allowed through the API proxy."}
+	case errors.Is(err, proxy.ErrBodyTooLarge):
+		return apiError{Status: http.StatusRequestEntityTooLarge, Code: "payload_too_large", Description: "The request body is too large."}
+	case errors.Is(err, proxy.ErrUpstream):
+		return apiError{Status: http.StatusBadGateway, Code: "upstream_unavailable", Description: "The upstream API could not be reached."}
+	case errors.Is(err, authflow.ErrInvalidLogoutToken), errors.Is(err, errNoLogoutToken), errors.Is(err, errBadLogoutRequest):
+		return apiError{Status: http.StatusBadRequest, Code: "invalid_request", Description: "The logout token is invalid."}
+	case errors.Is(err, errLogoutReplayed):
+		return apiError{Status: http.StatusBadRequest, Code: "invalid_request", Description: "The logout token was already used."}
 	case errors.Is(err, errCSRFRequired):
 		return apiError{Status: http.StatusForbidden, Code: "csrf_required", Description: "Requests to /api must carry the header X-CSRF: 1."}
 	case errors.Is(err, errForbiddenOrigin):
@@ -86,6 +113,20 @@ func fail(c *gin.Context, err error) {
 	}
 	renderErrorPage(c, e)
 	c.Abort()
+}
+
+// failJSON is fail for server-to-server routes: always the JSON shape.
+func failJSON(c *gin.Context, err error) {
+	_ = c.Error(err)
+	e := errorFor(err)
+	c.AbortWithStatusJSON(e.Status, e)
+}
+
+// writeJSONError writes the error shape on a plain ResponseWriter.
+func writeJSONError(w http.ResponseWriter, e apiError) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(e.Status)
+	_ = json.NewEncoder(w).Encode(e)
 }
 
 // prefersJSON reports whether the Accept header ranks application/json

@@ -6,8 +6,6 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
-
-	"github.com/logto-bff/bff/backend/internal/session"
 )
 
 // meResponse is GET /api/me's body. User is the object rendered at sign-in
@@ -40,12 +38,4 @@ func (s *server) me(c *gin.Context) {
 			ExpiresAt:       sess.ExpiresAt.UTC().Truncate(time.Second),
 		},
 	})
-}
-
-// currentSession loads the request's session: session.ErrNoSession when
-// signed out (a bad or forged cookie included), session.ErrUnavailable
-// when the store is down. This is the seam where transparent token refresh
-// (under session.Manager.Lock) will go.
-func (s *server) currentSession(c *gin.Context) (*session.Session, error) {
-	return s.sessions.Load(c.Writer, c.Request)
 }

@@ -37,6 +37,31 @@ func (s *server) recovery(c *gin.Context) {
 	c.Next()
 }
 
+// observe records every request in the metrics by route pattern (fixed
+// labels for unmatched requests) and method. It runs first and records in a
+// defer, so a request aborted mid-stream (http.ErrAbortHandler) counts too.
+func (s *server) observe(c *gin.Context) {
+	if s.metrics == nil {
+		c.Next()
+		return
+	}
+	start := time.Now()
+	defer func() {
+		s.metrics.ObserveRequest(routeLabel(c), methodLabel(c.Request.Method), c.Writer.Status(), time.Since(start))
+	}()
+	c.Next()
+}
+
+// methodLabel keeps the method label a fixed set.
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return m
+	}
+	return "OTHER"
+}
+
 // accessLog writes one line per request: method, route pattern, status,
 // duration and size. Never the raw path or query (the callback's carries a
 // code), never a header or cookie. The error, if any, is our own message.

@@ -4,8 +4,11 @@
 // one mapping from errors to HTTP responses (errorFor).
 //
 // Routes: GET /auth/sign-in, GET /auth/callback, POST /auth/sign-out,
-// GET /api/me (every /api route requires X-CSRF: 1), GET /healthz,
-// GET /readyz, and the SPA (or a small landing page) at /.
+// POST /auth/backchannel-logout, GET /api/me and ANY /api/proxy/{route}/…
+// (every /api route requires X-CSRF: 1), GET /healthz, GET /readyz,
+// GET /metrics (when Options.ServeMetrics), and the SPA (or a small landing
+// page) at /. Tokens are refreshed transparently on the requests that use
+// them (see tokens.go).
 package httpapi
 
 import (
@@ -21,6 +24,8 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/logto-bff/bff/backend/internal/authflow"
+	"github.com/logto-bff/bff/backend/internal/metrics"
+	"github.com/logto-bff/bff/backend/internal/proxy"
 	"github.com/logto-bff/bff/backend/internal/session"
 )
 
@@ -50,6 +55,25 @@ type Options struct {
 	MaxBodyBytes int64
 	// Logger receives one line per request and problems; nil discards.
 	Logger *slog.Logger
+	// Now is the clock for token expiry decisions; nil means time.Now. It
+	// must agree with the session.Manager's and authflow.Client's clocks.
+	Now func() time.Time
+	// RefreshMargin: an access or resource token expiring within it is
+	// refreshed before use (zero: only expired ones).
+	RefreshMargin time.Duration
+	// Routes are the API proxy's upstreams (config BFF_API_ROUTES); none
+	// makes every /api/proxy route a 404.
+	Routes []proxy.Route
+	// ProxyTransport replaces the proxy's upstream transport (tests,
+	// benchmarks). Nil means newProxyTransport.
+	ProxyTransport http.RoundTripper
+	// Metrics receives request, sign-in/out, refresh, back-channel, proxy
+	// and store metrics; nil records nothing.
+	Metrics *metrics.Metrics
+	// ServeMetrics serves Metrics at GET /metrics on this handler (the
+	// main listener: block /metrics at the edge). Leave it false when
+	// /metrics has its own listener.
+	ServeMetrics bool
 }
 
 // server holds the handlers' dependencies.
@@ -62,6 +86,12 @@ type server struct {
 	spaCSP       string
 	hsts         bool
 	spa          *spaFiles // nil: no SPA configured
+	now          func() time.Time
+	margin       time.Duration
+	metrics      *metrics.Metrics // nil records nothing
+	proxy        *proxy.Proxy
+	routeNames   map[string]bool // configured proxy route names
+	verifiers    logoutVerifiers
 }
 
 // New builds the BFF's http.Handler. It sets gin to release mode and uses
@@ -81,6 +111,12 @@ func New(opts Options) (http.Handler, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.RefreshMargin < 0 {
+		return nil, errors.New("httpapi: RefreshMargin must not be negative")
+	}
 	formAction := "'self'"
 	if opts.IdPOrigin != "" {
 		formAction += " " + opts.IdPOrigin
@@ -91,6 +127,9 @@ func New(opts Options) (http.Handler, error) {
 		log:          opts.Logger,
 		publicOrigin: pub.Scheme + "://" + pub.Host,
 		hsts:         opts.HSTS,
+		now:          opts.Now,
+		margin:       opts.RefreshMargin,
+		metrics:      opts.Metrics,
 		// The BFF's own pages: no script, one hashed style block; sign-out
 		// redirects a form post to Logto, which form-action must allow.
 		pageCSP: "default-src 'none'; style-src " + pageStyleHash + "; img-src 'self'; form-action " + formAction +
@@ -106,6 +145,9 @@ func New(opts Options) (http.Handler, error) {
 			return nil, err
 		}
 	}
+	if s.proxy, err = s.newProxy(opts.Routes, opts.ProxyTransport); err != nil {
+		return nil, err
+	}
 
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
@@ -113,18 +155,25 @@ func New(opts Options) (http.Handler, error) {
 	r.RedirectFixedPath = false
 	r.HandleMethodNotAllowed = false
 	r.ContextWithFallback = true
-	r.Use(s.accessLog, s.recovery, s.securityHeaders)
+	r.Use(s.observe, s.accessLog, s.recovery, s.securityHeaders)
 
 	auth := r.Group("/auth", bodyLimit(opts.MaxBodyBytes))
 	auth.GET("/sign-in", s.signIn)
 	auth.GET("/callback", s.callback)
 	auth.POST("/sign-out", s.signOut)
+	// Server to server: no CSRF/Origin check, its own (JSON) body limit.
+	r.POST("/auth/backchannel-logout", s.backchannelLogout)
 
 	api := r.Group("/api", requireCSRF, bodyLimit(opts.MaxBodyBytes))
 	api.GET("/me", s.me)
+	// The proxy bounds bodies itself (its own, larger limit) and streams.
+	r.Any("/api/proxy/*path", requireCSRF, s.proxyRequest)
 
 	r.GET("/healthz", s.healthz)
 	r.GET("/readyz", s.readyz)
+	if opts.ServeMetrics && opts.Metrics != nil {
+		r.GET("/metrics", gin.WrapH(opts.Metrics.Handler()))
+	}
 	r.NoRoute(s.noRoute)
 	return r, nil
 }

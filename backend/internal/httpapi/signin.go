@@ -34,6 +34,7 @@ func (s *server) signIn(c *gin.Context) {
 		return
 	}
 	if err := s.sessions.BeginAttempt(c.Writer, c.Request, attempt); err != nil {
+		s.storeError("begin_attempt", err)
 		fail(c, err)
 		return
 	}

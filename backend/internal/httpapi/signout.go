@@ -23,8 +23,10 @@ func (s *server) signOut(c *gin.Context) {
 		fail(c, errForbiddenOrigin)
 		return
 	}
+	s.metrics.SignOut()
 	sess, err := s.sessions.Destroy(c.Writer, c.Request)
 	if err != nil {
+		s.storeError("destroy", err)
 		// The cookie is expired anyway; the record dies with its TTL.
 		_ = c.Error(err)
 		s.log.Warn("sign-out could not delete the server-side session", "error", err.Error())
