@@ -151,7 +151,11 @@ func requireCSRF(c *gin.Context) {
 // the BFF's own origin: Origin must equal it; without Origin,
 // Sec-Fetch-Site must be same-origin or none. Neither header: refused.
 func (s *server) sameOrigin(r *http.Request) bool {
-	if origin := r.Header.Get("Origin"); origin != "" {
+	// An opaque origin ("null") is what Chromium sends for a same-origin
+	// form post from a page under Referrer-Policy: no-referrer — and also
+	// what a sandboxed cross-site frame sends — so it proves nothing either
+	// way: Sec-Fetch-Site decides, and without it the request is refused.
+	if origin := r.Header.Get("Origin"); origin != "" && origin != "null" {
 		return origin == s.publicOrigin
 	}
 	switch r.Header.Get("Sec-Fetch-Site") {
