@@ -31,9 +31,15 @@ import (
 // transient: 503 idp_unavailable, the session is kept unchanged.
 
 const (
-	// lockTTL is the refresh lock's lease; it is renewed while held, so it
-	// only bounds how long a crashed holder blocks others.
-	lockTTL = 30 * time.Second
+	// lockTTL is the refresh lock's lease; it is renewed (every third of
+	// it) while held, so it only bounds how long a crashed holder blocks the
+	// session on other replicas.
+	lockTTL = 10 * time.Second
+	// pendingSaveFor bounds how long a replica keeps retrying to save tokens
+	// that Logto has already rotated when the store failed right after the
+	// grant. Meanwhile it keeps the session's lock, so no request anywhere
+	// presents the consumed refresh token (which would revoke the grant).
+	pendingSaveFor = 5 * time.Minute
 	// minGrantTime: a request that got the lock with less of its time
 	// budget (requestTimeout, waiting included) left answers 503 rather
 	// than start a grant it would likely abandon half way.
@@ -168,7 +174,12 @@ func (s *server) underLock(ctx context.Context, sess *session.Session, stale fun
 		}
 		return nil, err
 	}
-	defer unlock()
+	keepLock := false
+	defer func() {
+		if !keepLock {
+			unlock()
+		}
+	}()
 
 	// From here on the browser leaving must not cancel anything: once Logto
 	// has rotated the refresh token, losing its answer (or not saving it)
@@ -197,15 +208,54 @@ func (s *server) underLock(ctx context.Context, sess *session.Session, stale fun
 	if err := s.sessions.Save(work, cur); err != nil {
 		s.storeError("save", err)
 		s.metrics.Refresh(metrics.RefreshFailure)
-		if errors.Is(err, session.ErrNoSession) {
+		switch {
+		case errors.Is(err, session.ErrNoSession):
 			// Signed out (or logged out by Logto) while refreshing: the new
 			// refresh token belongs to no session any more.
 			s.revokeQuietly(client, cur.Tokens.RefreshToken)
+		case errors.Is(err, session.ErrUnavailable):
+			// Logto has rotated the refresh token but the store is down: the
+			// only copy of the new one is here. Keep the lock and keep trying
+			// in the background; this request answers 503.
+			keepLock = true
+			go s.saveRotated(client, cur, unlock)
 		}
 		return nil, err
 	}
 	s.metrics.Refresh(metrics.RefreshSuccess)
 	return cur, nil
+}
+
+// saveRotated retries saving cur — whose tokens Logto has already rotated —
+// until the store takes it, the session turns out to be gone, or
+// pendingSaveFor passes; then it releases the session's lock. Holding the
+// lock meanwhile makes every other request, on every replica, wait (503)
+// instead of refreshing with the consumed refresh token.
+func (s *server) saveRotated(client *authflow.Client, cur *session.Session, unlock func()) {
+	defer unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), pendingSaveFor)
+	defer cancel()
+	delay := 50 * time.Millisecond
+	for {
+		select {
+		case <-ctx.Done():
+			s.log.Error("gave up saving refreshed tokens; the session will end at its next refresh")
+			return
+		case <-time.After(delay):
+		}
+		attempt, cancelAttempt := context.WithTimeout(ctx, 2*time.Second)
+		err := s.sessions.Save(attempt, cur)
+		cancelAttempt()
+		switch {
+		case err == nil:
+			s.log.Info("refreshed tokens saved after a session-store outage")
+			return
+		case errors.Is(err, session.ErrNoSession):
+			s.revokeQuietly(client, cur.Tokens.RefreshToken)
+			return
+		}
+		delay = min(delay*2, 2*time.Second)
+	}
 }
 
 // grantFailed classifies a failed grant. invalid_grant ends the session
