@@ -154,7 +154,7 @@ func TestCrossSiteSignOutJSON(t *testing.T) {
 
 func TestSignOutBodyLimit(t *testing.T) {
 	e := newEnv(t, storeMemory, envOptions{})
-	b := e.uncheckedBrowser(t)
+	b := e.browser(t) // the 413 must be the documented one
 	req, _ := http.NewRequest(http.MethodPost, e.url("/auth/sign-out"), strings.NewReader("x="+strings.Repeat("a", DefaultMaxBodyBytes)))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Origin", e.bff.URL)

@@ -471,6 +471,22 @@ export interface components {
                 "application/json": components["schemas"]["Error"];
             };
         };
+        /** @description The form body is too large. */
+        AuthPayloadTooLarge: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "text/html": string;
+                /**
+                 * @example {
+                 *       "error": "payload_too_large",
+                 *       "error_description": "The request body is too large."
+                 *     }
+                 */
+                "application/json": components["schemas"]["Error"];
+            };
+        };
         /** @description Cross-site sign-out refused. */
         AuthForbidden: {
             headers: {
@@ -614,6 +630,7 @@ export interface operations {
                 content?: never;
             };
             403: components["responses"]["AuthForbidden"];
+            413: components["responses"]["AuthPayloadTooLarge"];
         };
     };
     backchannelLogout: {
