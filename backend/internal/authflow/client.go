@@ -104,6 +104,8 @@ type Client struct {
 	// logoutKeys is the provider's JWKS for logout tokens (fetched lazily,
 	// cached, refetched on an unknown kid).
 	logoutKeys oidc.KeySet
+	// probe caches the last reachability check (Probe).
+	probe *prober
 }
 
 // Discover fetches <issuer>/.well-known/openid-configuration once and
@@ -123,6 +125,8 @@ func Discover(ctx context.Context, cfg Config) (*Client, error) {
 	if hc == nil {
 		hc = &http.Client{Timeout: 10 * time.Second}
 	}
+	probe := &prober{}
+	hc = watched(hc, probe)
 	provider, err := oidc.NewProvider(oidc.ClientContext(ctx, hc), cfg.Issuer)
 	if err != nil {
 		// An issuer mismatch (*oidc.IssuerMismatchError in the chain) is a
@@ -130,7 +134,7 @@ func Discover(ctx context.Context, cfg Config) (*Client, error) {
 		// provider just as unusable; Discovery keeps retrying either way.
 		return nil, fmt.Errorf("discovery: %w: %w", ErrUnavailable, err)
 	}
-	c := &Client{cfg: cfg, provider: provider, http: hc, tokenHTTP: tokenClient(hc)}
+	c := &Client{cfg: cfg, provider: provider, http: hc, tokenHTTP: tokenClient(hc), probe: probe}
 	if err := provider.Claims(&c.meta); err != nil {
 		return nil, fmt.Errorf("discovery: decode metadata: %w: %w", ErrUnavailable, err)
 	}

@@ -118,11 +118,34 @@ func TestIdPDownAtCallback(t *testing.T) {
 	if b.sessionCookie() != "" {
 		t.Error("a session was created")
 	}
-	e.idpSrv.Close() // unreachable, not just failing
-	resp, body = b.get(t, "/auth/sign-in")
-	// Discovery is cached: the authorization URL is built locally.
+}
+
+// Discovery is cached, but a sign-in must not send the browser to a Logto
+// that does not answer: it gets our 503 page, and sign-in works again once
+// Logto is back.
+func TestIdPDownAtSignInAfterDiscovery(t *testing.T) {
+	e := newEnv(t, storeMemory, envOptions{})
+	b := e.browser(t)
+	e.idpUp.Store(false)
+	time.Sleep(1100 * time.Millisecond) // discovery's success is no longer news
+	resp, body := b.get(t, "/auth/sign-in")
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "identity provider is unavailable") {
+		t.Errorf("sign-in with the IdP down after discovery = %d %s", resp.StatusCode, body)
+	}
+	if resp.Header.Get("Location") != "" {
+		t.Error("redirected to an IdP that is down")
+	}
+	e.idpUp.Store(true)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		resp, _ = b.get(t, "/auth/sign-in")
+		if resp.StatusCode == http.StatusFound || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	if resp.StatusCode != http.StatusFound {
-		t.Errorf("sign-in with the IdP unreachable after discovery = %d %s", resp.StatusCode, body)
+		t.Fatalf("sign-in after the IdP came back = %d", resp.StatusCode)
 	}
 }
 

@@ -28,6 +28,12 @@ func (s *server) signIn(c *gin.Context) {
 		fail(c, err)
 		return
 	}
+	// Discovery is cached, so the authorization URL could be built with
+	// Logto down; check it answers before sending the browser there.
+	if err := client.Probe(c.Request.Context()); err != nil {
+		fail(c, err)
+		return
+	}
 	authURL, attempt, err := client.AuthCodeURL(params)
 	if err != nil {
 		fail(c, err)

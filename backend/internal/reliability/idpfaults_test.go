@@ -49,6 +49,13 @@ func TestIdPUnreachableKeepsSessionsThen503AndRecovers(t *testing.T) {
 		if u.sessionCookie() != "" {
 			t.Error("a session was created without a code exchange")
 		}
+		// A new sign-in is not sent to a Logto that does not answer (each
+		// replica trusts its last news of Logto for at most a second).
+		time.Sleep(1100 * time.Millisecond)
+		resp, body, err = u.do(ctx, http.MethodGet, "/auth/sign-in", nil, "Accept", "application/json")
+		if err != nil || resp.StatusCode != http.StatusServiceUnavailable || !contains(body, `"idp_unavailable"`) {
+			t.Errorf("sign-in with the IdP unreachable = %v %s", statusOf(resp), body)
+		}
 	}
 
 	// Once the access tokens need a refresh: 503 idp_unavailable, never a
