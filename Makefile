@@ -38,8 +38,12 @@ lint:
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l backend)" || { gofmt -l backend; exit 1; }
 
+# The load harness (backend/cmd/bffbench): real redis-server, dev IdP, the
+# BFF as separate processes, wrk. BENCHFLAGS e.g. -quick, -rounds 3,
+# -skip-scale, -skip-memory (go run ./backend/cmd/bffbench -h lists them).
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./backend/...
+	@command -v wrk >/dev/null || apt-get install -y wrk
+	$(GO) run ./backend/cmd/bffbench $(BENCHFLAGS)
 
 # Fuzz each target for FUZZTIME (seed corpora always run as part of `make test`).
 FUZZTIME ?= 60s

@@ -112,6 +112,10 @@ func (m *Manager) Load(w http.ResponseWriter, r *http.Request) (*Session, error)
 // as ErrNoSession.
 func (m *Manager) decode(ctx context.Context, id string, raw []byte) (*Session, error) {
 	s := &Session{id: id, raw: raw}
+	if rec, ok := m.recs.get(id, raw); ok {
+		s.Record = rec
+		return s, nil
+	}
 	if len(raw) == 0 || json.Unmarshal(raw, &s.Record) != nil {
 		m.cfg.Logger.ErrorContext(ctx, "session: undecodable session record deleted")
 		if _, err := m.be.del(ctx, id); err != nil {
@@ -119,6 +123,7 @@ func (m *Manager) decode(ctx context.Context, id string, raw []byte) (*Session, 
 		}
 		return nil, ErrNoSession
 	}
+	m.recs.put(id, raw, s.Record)
 	return s, nil
 }
 
@@ -146,6 +151,7 @@ func (m *Manager) touch(ctx context.Context, s *Session, now time.Time) {
 // drop deletes an expired session and its index entries; failures are
 // logged (the TTL removes it anyway).
 func (m *Manager) drop(ctx context.Context, s *Session) {
+	m.recs.forget(s.id)
 	if _, err := m.be.del(ctx, s.id); err != nil {
 		m.cfg.Logger.WarnContext(ctx, "session: delete expired session failed", "error", err)
 		return
@@ -233,6 +239,7 @@ func (m *Manager) deleteFromCookie(r *http.Request, st gsessions.Store) error {
 	raw, _ := old.Values[recordKey].([]byte)
 	_ = json.Unmarshal(raw, &rec) // best effort: only for unindexing
 	old.Options.MaxAge = -1
+	m.recs.forget(old.ID)
 	if err := st.Save(r, &discardWriter{}, old); err != nil {
 		return unavailable(err)
 	}
@@ -334,6 +341,7 @@ func (m *Manager) Destroy(w http.ResponseWriter, r *http.Request) (*Session, err
 	decoded := json.Unmarshal(raw, &s.Record) == nil
 	s.raw = raw
 	gs.Options.MaxAge = -1
+	m.recs.forget(gs.ID)
 	if err := st.Save(r, &discardWriter{}, gs); err != nil {
 		return nil, unavailable(err)
 	}
@@ -381,6 +389,7 @@ func (m *Manager) destroyIndexed(ctx context.Context, key string) (int, error) {
 			keys = indexKeys(&rec)
 			keys = append(keys, key)
 		}
+		m.recs.forget(id)
 		d, err := m.be.del(ctx, id)
 		if err != nil {
 			return n, unavailable(err)

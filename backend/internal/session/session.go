@@ -178,6 +178,7 @@ type Manager struct {
 	cfg        Config
 	be         backend
 	cookie     cookieCodec
+	recs       *recordCache
 	locks      keyedMutex
 	closeOnce  func() error
 	cookieName string
@@ -221,7 +222,7 @@ func NewRedis(cfg Config, redisURL string) (*Manager, error) {
 }
 
 func newManager(cfg Config, cc cookieCodec, be backend) *Manager {
-	m := &Manager{cfg: cfg, be: be, cookie: cc}
+	m := &Manager{cfg: cfg, be: be, cookie: cc, recs: newRecordCache(recordCacheSize)}
 	m.cookieName, m.bindName = cookieNames(cfg.Secure)
 	m.closeOnce = onceErr(be.close)
 	return m

@@ -22,6 +22,7 @@ func runStoreSuite(t *testing.T, newEnv func(t testing.TB) *env) {
 	t.Run("SlidingTouch", func(t *testing.T) { testSlidingTouch(t, newEnv(t)) })
 	t.Run("TouchNeverOverwritesNewerSave", func(t *testing.T) { testTouchRace(t, newEnv(t)) })
 	t.Run("SaveReload", func(t *testing.T) { testSaveReload(t, newEnv(t)) })
+	t.Run("RecordCache", func(t *testing.T) { testRecordCache(t, newEnv(t)) })
 	t.Run("Destroy", func(t *testing.T) { testDestroy(t, newEnv(t)) })
 	t.Run("DestroyIndexed", func(t *testing.T) { testDestroyIndexed(t, newEnv(t)) })
 	t.Run("IndexOutlivesIdleTimeout", func(t *testing.T) { testIndexOutlivesIdle(t, newEnv(t)) })

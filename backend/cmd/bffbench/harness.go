@@ -1,0 +1,289 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/logto-bff/bff/backend/internal/config"
+	"github.com/logto-bff/bff/backend/internal/devidp"
+)
+
+const (
+	benchClientID = "bffbench"
+	// benchScopes asks for everything the dev IdP can put in /api/me, as
+	// `bff dev` does: a Logto-shaped session of realistic size.
+	benchScopes = "openid profile email offline_access identities roles custom_data " +
+		"urn:logto:scope:organizations urn:logto:scope:organization_roles"
+	envAPIRoutes   = "BFF_API_ROUTES" // added by the proxy wiring; detected from `bff --help`
+	proxyRouteName = "bench"
+)
+
+// bffProc is one BFF process.
+type bffProc struct {
+	store   string // config.StoreRedis or config.StoreMemory
+	url     string // http://127.0.0.1:port
+	logPath string
+	c       *child
+	cookie  string // "bff-session=<value>" of the benchmark session
+}
+
+// harness owns everything bffbench started.
+type harness struct {
+	o        options
+	progress io.Writer
+	dir      string
+
+	redis     *child
+	redisAddr string
+	idp       *devidp.Provider
+	servers   []*http.Server
+	up        *upstream
+	upURL     string
+	bffRedis  *bffProc
+	bffMem    *bffProc
+	// The scale measurement's own Redis (filled to -scale-keys) and BFF,
+	// started only when it runs.
+	bffBig    *bffProc
+	redisBig  *child
+	endpoint  string // the dev IdP's endpoint (LOGTO_ENDPOINT)
+	appSecret string
+	proxy     bool   // the BFF supports BFF_API_ROUTES
+	proxyNote string // why the proxied row is skipped
+	bffBinary string
+}
+
+func (h *harness) logf(format string, args ...any) {
+	fmt.Fprintf(h.progress, "bffbench: "+format+"\n", args...)
+}
+
+// setup starts Redis, the dev IdP, the upstream and both BFFs. On error the
+// returned harness (if not nil) still needs close.
+func setup(ctx context.Context, o options, progress io.Writer) (*harness, error) {
+	if _, err := exec.LookPath(o.wrkBinary); err != nil {
+		return nil, fmt.Errorf("wrk not found (%w): install it with `apt-get install -y wrk`", err)
+	}
+	if _, err := exec.LookPath(o.redisBinary); err != nil {
+		return nil, fmt.Errorf("redis-server not found (%w): install it with `apt-get install -y redis-server`", err)
+	}
+	dir, err := os.MkdirTemp("", "bffbench-")
+	if err != nil {
+		return nil, err
+	}
+	h := &harness{o: o, progress: progress, dir: dir}
+
+	if h.bffBinary, err = h.buildBFF(ctx); err != nil {
+		return h, err
+	}
+	if h.proxy, err = h.supportsRoutes(ctx); err != nil {
+		return h, err
+	}
+	if !h.proxy {
+		h.proxyNote = "skipped: this BFF build does not know " + envAPIRoutes + " yet"
+	}
+
+	h.logf("starting redis-server")
+	if h.redis, h.redisAddr, err = startRedis(ctx, o.redisBinary, dir); err != nil {
+		return h, err
+	}
+
+	idpLn, err := devidp.ListenLoopback("127.0.0.1:0")
+	if err != nil {
+		return h, err
+	}
+	upLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		idpLn.Close()
+		return h, err
+	}
+	h.up = newUpstream()
+	h.upURL = "http://" + upLn.Addr().String()
+	h.serve(upLn, h.up, h.up.connState)
+
+	h.bffRedis = &bffProc{store: config.StoreRedis, logPath: filepath.Join(dir, "bff-redis.log")}
+	h.bffMem = &bffProc{store: config.StoreMemory, logPath: filepath.Join(dir, "bff-memory.log")}
+	h.bffBig = &bffProc{store: config.StoreRedis, logPath: filepath.Join(dir, "bff-scale.log")}
+	var redirects, postLogout []string
+	for _, b := range []*bffProc{h.bffRedis, h.bffMem, h.bffBig} {
+		port, err := freePort()
+		if err != nil {
+			idpLn.Close()
+			return h, err
+		}
+		b.url = "http://127.0.0.1:" + strconv.Itoa(port)
+		redirects = append(redirects, b.url+"/auth/callback")
+		postLogout = append(postLogout, b.url+"/")
+	}
+	h.endpoint = "http://" + idpLn.Addr().String()
+	h.appSecret = randomHex(24)
+	h.idp, err = devidp.New(devidp.Config{
+		Issuer: h.endpoint + "/oidc",
+		Clients: []devidp.Client{{
+			ID: benchClientID, Secret: h.appSecret, Name: "bffbench",
+			RedirectURIs: redirects, PostLogoutRedirectURIs: postLogout,
+		}},
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		idpLn.Close()
+		return h, fmt.Errorf("dev identity provider: %w", err)
+	}
+	h.serve(idpLn, h.idp, nil)
+
+	if err := h.startBFF(ctx, h.bffRedis, h.redisAddr); err != nil {
+		return h, err
+	}
+	if err := h.startBFF(ctx, h.bffMem, ""); err != nil {
+		return h, err
+	}
+	return h, nil
+}
+
+// serve runs handler on ln until close; connState (optional) sees every
+// connection's state changes.
+func (h *harness) serve(ln net.Listener, handler http.Handler, connState func(net.Conn, http.ConnState)) {
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ConnState: connState,
+		ErrorLog: slog.NewLogLogger(slog.New(slog.NewTextHandler(h.progress, nil)).Handler(), slog.LevelWarn)}
+	h.servers = append(h.servers, srv)
+	go func() { _ = srv.Serve(ln) }()
+}
+
+// buildBFF builds ./backend/cmd/bff into the temporary directory (or
+// returns -bff).
+func (h *harness) buildBFF(ctx context.Context) (string, error) {
+	if h.o.bffBinary != "" {
+		return h.o.bffBinary, nil
+	}
+	gomod, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
+	if err != nil || strings.TrimSpace(string(gomod)) == "" || strings.TrimSpace(string(gomod)) == os.DevNull {
+		return "", errors.New("run bffbench inside the repository (go env GOMOD found no module), or pass -bff")
+	}
+	bin := filepath.Join(h.dir, "bff")
+	h.logf("building ./backend/cmd/bff")
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./backend/cmd/bff")
+	cmd.Dir = filepath.Dir(strings.TrimSpace(string(gomod)))
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build ./backend/cmd/bff: %w\n%s", err, out)
+	}
+	return bin, nil
+}
+
+// supportsRoutes reports whether `bff --help` lists BFF_API_ROUTES.
+func (h *harness) supportsRoutes(ctx context.Context) (bool, error) {
+	out, err := exec.CommandContext(ctx, h.bffBinary, "--help").Output()
+	if err != nil {
+		return false, fmt.Errorf("bff --help: %w", err)
+	}
+	return bytes.Contains(out, []byte(envAPIRoutes)), nil
+}
+
+// startBFF starts b in serve mode (with redisAddr as its Redis when its
+// store is Redis) on top of a clean environment (no BFF_*, LOGTO_* or
+// REDIS_URL of the caller's leaks in) and waits for /readyz.
+func (h *harness) startBFF(ctx context.Context, b *bffProc, redisAddr string) error {
+	h.logf("starting bff (%s store) at %s", b.store, b.url)
+	env := map[string]string{
+		config.EnvLogtoEndpoint:  h.endpoint,
+		config.EnvLogtoAppID:     benchClientID,
+		config.EnvLogtoAppSecret: h.appSecret,
+		config.EnvLogtoScopes:    benchScopes,
+		config.EnvLogtoResources: devidp.DefaultResourceIndicator,
+		config.EnvPublicURL:      b.url,
+		config.EnvListen:         strings.TrimPrefix(b.url, "http://"),
+		config.EnvSessionSecret:  randomHex(32),
+		config.EnvSessionStore:   b.store,
+		config.EnvCookieSecure:   "false",
+		config.EnvLogLevel:       "info",
+		config.EnvLogFormat:      config.LogJSON,
+	}
+	if b.store == config.StoreRedis {
+		env[config.EnvRedisURL] = "redis://" + redisAddr + "/0"
+	}
+	if h.proxy {
+		env[envAPIRoutes] = proxyRouteName + "=" + h.upURL + "/proxied|" + devidp.DefaultResourceIndicator
+	}
+	logFile, err := os.OpenFile(b.logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	defer logFile.Close() // the child has its own descriptor
+	cmd := exec.Command(h.bffBinary)
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(name, "BFF_") || strings.HasPrefix(name, "LOGTO_") || name == "REDIS_URL" || name == "GOMAXPROCS" {
+			continue
+		}
+		cmd.Env = append(cmd.Env, kv)
+	}
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if b.c, err = startChild("bff ("+b.store+")", cmd); err != nil {
+		return err
+	}
+	if err := waitReady(ctx, b.c, b.url+"/readyz"); err != nil {
+		return fmt.Errorf("%w (log: %s)", err, tail(b.logPath, 2000))
+	}
+	return nil
+}
+
+// close stops every process and server the harness started and removes
+// the temporary directory (unless -keep).
+func (h *harness) close() {
+	for _, b := range []*bffProc{h.bffRedis, h.bffMem, h.bffBig} {
+		if b != nil && b.c != nil {
+			b.c.stop()
+		}
+	}
+	for _, s := range h.servers {
+		_ = s.Close()
+	}
+	for _, r := range []*child{h.redis, h.redisBig} {
+		if r != nil {
+			r.stop()
+		}
+	}
+	if h.o.keep {
+		h.logf("kept %s", h.dir)
+		return
+	}
+	_ = os.RemoveAll(h.dir)
+}
+
+// tail returns up to n bytes of the end of a file, for error messages.
+func tail(path string, n int64) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return ""
+	}
+	off := max(st.Size()-n, 0)
+	buf := make([]byte, st.Size()-off)
+	_, _ = f.ReadAt(buf, off)
+	return string(buf)
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // never fails (Go ≥ 1.24)
+	return hex.EncodeToString(b)
+}

@@ -1,0 +1,250 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gomodule/redigo/redis"
+
+	"github.com/logto-bff/bff/backend/internal/devidp"
+)
+
+const (
+	scaleSmall = 1000
+	fillBatch  = 1000
+)
+
+// scalePhase is /api/me on a BFF whose Redis holds a given number of
+// session keys.
+type scalePhase struct {
+	keys       int
+	usedMemory int64
+	me         *row
+}
+
+// measureScale compares /api/me on two identical Redis-store BFFs, each
+// with its own redis-server: the main one, filled to 1,000 session keys,
+// and a second one filled to -scale-keys. Keys are DUMP/RESTORE copies of
+// the instance's real session key (alice's, same value and TTL) under
+// random ids of the real shape. Both rows and the floor run in interleaved
+// rounds, so machine drift hits them alike.
+func (h *harness) measureScale(ctx context.Context, ld *loader, rep *report) error {
+	bigDir := filepath.Join(h.dir, "redis-scale")
+	if err := os.Mkdir(bigDir, 0o700); err != nil {
+		return err
+	}
+	h.logf("starting a second redis-server and bff for the scale measurement")
+	var (
+		bigAddr string
+		err     error
+	)
+	if h.redisBig, bigAddr, err = startRedis(ctx, h.o.redisBinary, bigDir); err != nil {
+		return err
+	}
+	if err := h.startBFF(ctx, h.bffBig, bigAddr); err != nil {
+		return err
+	}
+	br, err := newBrowser(h.bffBig.url, true)
+	if err != nil {
+		return err
+	}
+	if err := br.signIn(ctx, false); err != nil {
+		return fmt.Errorf("bff (scale): %w", err)
+	}
+	if h.bffBig.cookie, err = br.cookieHeader(); err != nil {
+		return err
+	}
+
+	floor := &row{name: "upstream direct (floor)", target: target{url: h.upURL + "/direct/item", headers: h.apiHeaders(h.bffRedis)}}
+	rows := []*row{floor}
+	for _, inst := range []struct {
+		addr string
+		bff  *bffProc
+		keys int
+	}{{h.redisAddr, h.bffRedis, scaleSmall}, {bigAddr, h.bffBig, h.o.scaleKeys}} {
+		p, err := h.fillInstance(ctx, inst.addr, inst.keys)
+		if err != nil {
+			return err
+		}
+		p.me = &row{name: fmt.Sprintf("GET /api/me, Redis holding %d sessions", p.keys),
+			target: target{url: inst.bff.url + "/api/me", headers: h.apiHeaders(inst.bff)}}
+		rows = append(rows, p.me)
+		rep.scale = append(rep.scale, p)
+	}
+	if err := h.measure(ctx, ld, rows); err != nil {
+		return err
+	}
+	rep.scaleFloor = floor
+	for _, b := range []*bffProc{h.bffRedis, h.bffBig} {
+		if err := checkLog(b.logPath, []string{"/api/me"}); err != nil {
+			return fmt.Errorf("bff (%s) log: %w", b.logPath, err)
+		}
+	}
+	return nil
+}
+
+// fillInstance copies alice's session key on the Redis at addr until it
+// holds want session keys.
+func (h *harness) fillInstance(ctx context.Context, addr string, want int) (scalePhase, error) {
+	var p scalePhase
+	conn, err := redis.DialContext(ctx, "tcp", addr, redis.DialReadTimeout(time.Minute), redis.DialWriteTimeout(time.Minute))
+	if err != nil {
+		return p, err
+	}
+	defer conn.Close()
+	key, _, err := findSession(conn, devidp.AliceID)
+	if err != nil {
+		return p, err
+	}
+	dump, err := redis.Bytes(conn.Do("DUMP", key))
+	if err != nil {
+		return p, fmt.Errorf("DUMP: %w", err)
+	}
+	pttl, err := redis.Int64(conn.Do("PTTL", key))
+	if err != nil || pttl <= 0 {
+		return p, fmt.Errorf("PTTL of the session key: %d, %v", pttl, err)
+	}
+	usage, err := redis.Int64(conn.Do("MEMORY", "USAGE", key, "SAMPLES", "0"))
+	if err != nil {
+		return p, fmt.Errorf("MEMORY USAGE: %w", err)
+	}
+	have, err := countSessions(conn)
+	if err != nil {
+		return p, err
+	}
+	if need := int64(want-have) * usage * 3 / 2; need > 0 {
+		if avail, err := memAvailable(); err == nil && need > avail/2 {
+			return p, fmt.Errorf("%d session keys need ~%.1f GiB in Redis but only %.1f GiB is available: lower -scale-keys or pass -skip-scale",
+				want, float64(need)/(1<<30), float64(avail)/(1<<30))
+		}
+		h.logf("restoring %d copies of a %d-byte session key (%d → %d session keys)", want-have, usage, have, want)
+		start := time.Now()
+		if err := restoreCopies(ctx, conn, dump, pttl, want-have); err != nil {
+			return p, err
+		}
+		h.logf("  done in %s", time.Since(start).Round(time.Millisecond))
+	}
+	if p.keys, err = countSessions(conn); err != nil {
+		return p, err
+	}
+	if p.usedMemory, err = usedMemory(conn); err != nil {
+		return p, err
+	}
+	return p, nil
+}
+
+// restoreCopies RESTOREs dump under n new random session ids, pipelined.
+func restoreCopies(ctx context.Context, conn redis.Conn, dump []byte, pttl int64, n int) error {
+	for done := 0; done < n; {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		batch := min(fillBatch, n-done)
+		for range batch {
+			if err := conn.Send("RESTORE", redisSessionPrefix+newSessionID(), pttl, dump); err != nil {
+				return err
+			}
+		}
+		if err := conn.Flush(); err != nil {
+			return err
+		}
+		for range batch {
+			if _, err := conn.Receive(); err != nil {
+				return fmt.Errorf("RESTORE: %w", err)
+			}
+		}
+		done += batch
+	}
+	return nil
+}
+
+// newSessionID is the shape of the ids the session stores generate: 256
+// random bits, base32 without padding.
+func newSessionID() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return strings.TrimRight(base32.StdEncoding.EncodeToString(b), "=")
+}
+
+// countSessions counts the session keys (SCAN; only other keys are the
+// small indexes, so DBSIZE would overcount).
+func countSessions(conn redis.Conn) (int, error) {
+	n, cursor := 0, "0"
+	for {
+		vals, err := redis.Values(conn.Do("SCAN", cursor, "MATCH", redisSessionPattern, "COUNT", 10000))
+		if err != nil {
+			return 0, fmt.Errorf("SCAN: %w", err)
+		}
+		var keys []string
+		if _, err := redis.Scan(vals, &cursor, &keys); err != nil {
+			return 0, err
+		}
+		n += len(keys)
+		if cursor == "0" {
+			return n, nil
+		}
+	}
+}
+
+// usedMemory is INFO memory's used_memory.
+func usedMemory(conn redis.Conn) (int64, error) {
+	info, err := redis.String(conn.Do("INFO", "memory"))
+	if err != nil {
+		return 0, err
+	}
+	return infoField(info, "used_memory")
+}
+
+// memAvailable is MemAvailable from /proc/meminfo, in bytes.
+func memAvailable() (int64, error) {
+	f, err := os.Open("/proc/meminfo")
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "MemAvailable:"); ok {
+			fs := strings.Fields(v)
+			if len(fs) == 2 {
+				kb, err := strconv.ParseInt(fs[0], 10, 64)
+				return kb << 10, err
+			}
+		}
+	}
+	return 0, fmt.Errorf("no MemAvailable in /proc/meminfo")
+}
+
+// redisConnections is INFO stats' total_connections_received: how many
+// connections Redis has accepted so far (a connection pool that closes and
+// redials under load shows up here).
+func (h *harness) redisConnections(ctx context.Context) (int64, error) {
+	conn, err := h.redisConn(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close()
+	info, err := redis.String(conn.Do("INFO", "stats"))
+	if err != nil {
+		return 0, err
+	}
+	return infoField(info, "total_connections_received")
+}
+
+// infoField reads one integer field of INFO output.
+func infoField(info, name string) (int64, error) {
+	for line := range strings.Lines(info) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), name+":"); ok {
+			return strconv.ParseInt(v, 10, 64)
+		}
+	}
+	return 0, fmt.Errorf("INFO has no %s", name)
+}
