@@ -1,26 +1,18 @@
 package httpapi
 
 import (
-	"encoding/json"
 	"net/http"
 	"time"
 
 	"github.com/gin-gonic/gin"
 )
 
-// meResponse is GET /api/me's body. User is the object rendered at sign-in
-// (authflow.RenderUser): it never holds a token.
-type meResponse struct {
-	User    json.RawMessage `json:"user"`
-	Session sessionInfo     `json:"session"`
-}
-
-type sessionInfo struct {
-	AuthenticatedAt time.Time `json:"authenticatedAt"`
-	ExpiresAt       time.Time `json:"expiresAt"`
-}
-
-// me handles GET /api/me.
+// me handles GET /api/me: {"user": <Record.Me>, "session": {...}}.
+//
+// Record.Me is the user object authflow.RenderUser produced with
+// json.Marshal at sign-in (it never holds a token), so it is spliced in as
+// is: re-encoding it through encoding/json would only re-validate ~1 KB of
+// JSON on every request (measured: the hot path's largest avoidable cost).
 func (s *server) me(c *gin.Context) {
 	sess, err := s.currentSession(c)
 	if err != nil {
@@ -31,11 +23,13 @@ func (s *server) me(c *gin.Context) {
 		fail(c, errNoUser)
 		return
 	}
-	c.JSON(http.StatusOK, meResponse{
-		User: sess.Me,
-		Session: sessionInfo{
-			AuthenticatedAt: sess.AuthenticatedAt.UTC().Truncate(time.Second),
-			ExpiresAt:       sess.ExpiresAt.UTC().Truncate(time.Second),
-		},
-	})
+	buf := make([]byte, 0, len(sess.Me)+96)
+	buf = append(buf, `{"user":`...)
+	buf = append(buf, sess.Me...)
+	buf = append(buf, `,"session":{"authenticatedAt":"`...)
+	buf = sess.AuthenticatedAt.UTC().Truncate(time.Second).AppendFormat(buf, time.RFC3339)
+	buf = append(buf, `","expiresAt":"`...)
+	buf = sess.ExpiresAt.UTC().Truncate(time.Second).AppendFormat(buf, time.RFC3339)
+	buf = append(buf, `"}}`...)
+	c.Data(http.StatusOK, "application/json; charset=utf-8", buf)
 }
