@@ -8,6 +8,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/logto-bff/bff/backend/internal/authflow"
+	"github.com/logto-bff/bff/backend/internal/session"
 )
 
 var (
@@ -95,11 +96,24 @@ func (s *server) backchannelLogout(c *gin.Context) {
 		failJSON(c, errLogoutReplayed)
 		return
 	}
-	var n int
+	var ended []session.Record
 	if claims.SID != "" {
-		n, err = s.sessions.DestroyBySID(ctx, claims.SID)
+		ended, err = s.sessions.DestroyBySID(ctx, claims.SID)
 	} else {
-		n, err = s.sessions.DestroyBySubject(ctx, claims.Subject)
+		ended, err = s.sessions.DestroyBySubject(ctx, claims.Subject)
+	}
+	// Logto's end session leaves grants with offline_access alive: revoke
+	// the ended sessions' refresh tokens too, after answering (Logto waits
+	// for this response; revocation is best effort, like at sign-out).
+	if len(ended) > 0 {
+		client, cerr := s.auth.Client()
+		if cerr == nil {
+			go func() {
+				for _, rec := range ended {
+					s.revokeQuietly(client, rec.Tokens.RefreshToken)
+				}
+			}()
+		}
 	}
 	if err != nil {
 		// The jti stays marked: Logto does not retry deliveries.
@@ -109,7 +123,7 @@ func (s *server) backchannelLogout(c *gin.Context) {
 		return
 	}
 	s.metrics.Backchannel("success")
-	s.log.InfoContext(ctx, "back-channel logout", "by_sid", claims.SID != "", "sessions_ended", n)
+	s.log.InfoContext(ctx, "back-channel logout", "by_sid", claims.SID != "", "sessions_ended", len(ended))
 	c.Status(http.StatusOK)
 	c.Writer.WriteHeaderNow()
 }

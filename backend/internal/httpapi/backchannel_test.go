@@ -70,7 +70,7 @@ func TestBackchannelLogoutEndsSessionsOnEveryInstance(t *testing.T) {
 					t.Fatalf("session missing before logout: %v", err)
 				}
 			}
-			delivered := cl.idp.Stats().BackchannelDelivered
+			delivered, revoked := cl.idp.Stats().BackchannelDelivered, cl.idp.Stats().Revocations
 
 			endSession := cl.endSessionURL()
 			if via == "bff sign-out" {
@@ -105,6 +105,17 @@ func TestBackchannelLogoutEndsSessionsOnEveryInstance(t *testing.T) {
 			}
 			if got := cl.metricValue(t, 1, `bff_backchannel_logouts_total{result="success"}`); got != 1 {
 				t.Errorf("back-channel success metric = %v", got)
+			}
+			// Both sessions' refresh tokens are revoked at the IdP (Logto's
+			// end session keeps offline_access grants alive): one by the
+			// BFF's sign-out when it started there, the rest by the
+			// back-channel logout, after it answered.
+			deadline := time.Now().Add(5 * time.Second)
+			for cl.idp.Stats().Revocations < revoked+2 && time.Now().Before(deadline) {
+				time.Sleep(20 * time.Millisecond)
+			}
+			if got := cl.idp.Stats().Revocations - revoked; got != 2 {
+				t.Errorf("refresh tokens revoked at the IdP = %d, want 2", got)
 			}
 		})
 	}

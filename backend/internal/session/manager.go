@@ -355,49 +355,53 @@ func (m *Manager) Destroy(w http.ResponseWriter, r *http.Request) (*Session, err
 }
 
 // DestroyBySID deletes every session whose Logto session id is sid
-// (back-channel logout) and returns how many existed.
-func (m *Manager) DestroyBySID(ctx context.Context, sid string) (int, error) {
+// (back-channel logout) and returns the records it deleted, so the caller
+// can revoke their refresh tokens.
+func (m *Manager) DestroyBySID(ctx context.Context, sid string) ([]Record, error) {
 	if sid == "" {
-		return 0, nil
+		return nil, nil
 	}
 	return m.destroyIndexed(ctx, "sid:"+sid)
 }
 
 // DestroyBySubject deletes every session of the user sub (back-channel
-// logout without sid) and returns how many existed.
-func (m *Manager) DestroyBySubject(ctx context.Context, sub string) (int, error) {
+// logout without sid) and returns the records it deleted.
+func (m *Manager) DestroyBySubject(ctx context.Context, sub string) ([]Record, error) {
 	if sub == "" {
-		return 0, nil
+		return nil, nil
 	}
 	return m.destroyIndexed(ctx, "sub:"+sub)
 }
 
-func (m *Manager) destroyIndexed(ctx context.Context, key string) (int, error) {
+func (m *Manager) destroyIndexed(ctx context.Context, key string) ([]Record, error) {
 	ids, err := m.be.members(ctx, key)
 	if err != nil {
-		return 0, unavailable(err)
+		return nil, unavailable(err)
 	}
-	n := 0
+	var out []Record
 	for _, id := range ids {
 		keys := []string{key}
 		raw, err := m.be.get(ctx, id)
 		if err != nil {
-			return n, unavailable(err)
+			return out, unavailable(err)
 		}
 		var rec Record
-		if raw != nil && json.Unmarshal(raw, &rec) == nil {
+		decoded := raw != nil && json.Unmarshal(raw, &rec) == nil
+		if decoded {
 			keys = indexKeys(&rec)
 			keys = append(keys, key)
 		}
 		m.recs.forget(id)
 		d, err := m.be.del(ctx, id)
 		if err != nil {
-			return n, unavailable(err)
+			return out, unavailable(err)
 		}
-		n += d
+		if d > 0 && decoded {
+			out = append(out, rec)
+		}
 		if err := m.be.unindex(ctx, id, keys); err != nil {
-			return n, unavailable(err)
+			return out, unavailable(err)
 		}
 	}
-	return n, nil
+	return out, nil
 }

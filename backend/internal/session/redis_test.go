@@ -101,7 +101,7 @@ func TestRedisOutageAndRecovery(t *testing.T) {
 	if _, err := m.MarkJTI(ctx, "j", time.Minute); !isUnavailable(err) {
 		t.Fatalf("MarkJTI during outage: %v", err)
 	}
-	if _, err := m.DestroyBySID(ctx, "sid-1"); !isUnavailable(err) {
+	if _, err := countOf(m.DestroyBySID(ctx, "sid-1")); !isUnavailable(err) {
 		t.Fatalf("DestroyBySID during outage: %v", err)
 	}
 	if _, err := m.Lock(ctx, "k", time.Second); !isUnavailable(err) {

@@ -107,7 +107,7 @@ func testCreateRotatesID(t *testing.T, e *env) {
 		t.Fatalf("loaded sid %q, want sid-2", got.SID)
 	}
 	// The old session's index entries went with it.
-	if n, err := m.DestroyBySID(context.Background(), "sid-1"); err != nil || n != 0 {
+	if n, err := countOf(m.DestroyBySID(context.Background(), "sid-1")); err != nil || n != 0 {
 		t.Fatalf("DestroyBySID(old sid) = %d, %v; want 0", n, err)
 	}
 }
