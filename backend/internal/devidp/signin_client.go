@@ -27,20 +27,13 @@ func SignIn(ctx context.Context, client *http.Client, authorizeURL, username, pa
 	if client.Jar == nil {
 		return nil, errNoJar
 	}
-	resp, err := get(ctx, client, authorizeURL)
-	if err != nil {
-		return nil, err
-	}
-	page, err := readPage(resp)
+	page, err := openPage(ctx, client, authorizeURL)
 	if err != nil {
 		return nil, err
 	}
 	if _, ok := page.form("register"); ok {
 		if link, ok := page.link("sign-in-instead"); ok {
-			if resp, err = get(ctx, client, link); err != nil {
-				return nil, err
-			}
-			if page, err = readPage(resp); err != nil {
+			if page, err = openPage(ctx, client, link); err != nil {
 				return nil, err
 			}
 		}
@@ -63,19 +56,12 @@ func SignInWithDiscord(ctx context.Context, client *http.Client, authorizeURL st
 	if client.Jar == nil {
 		return nil, errNoJar
 	}
-	resp, err := get(ctx, client, authorizeURL)
-	if err != nil {
-		return nil, err
-	}
-	page, err := readPage(resp)
+	page, err := openPage(ctx, client, authorizeURL)
 	if err != nil {
 		return nil, err
 	}
 	if link, ok := page.link("continue-with-discord"); ok {
-		if resp, err = get(ctx, client, link); err != nil {
-			return nil, err
-		}
-		if page, err = readPage(resp); err != nil {
+		if page, err = openPage(ctx, client, link); err != nil {
 			return nil, err
 		}
 	}
@@ -94,11 +80,7 @@ func SignOut(ctx context.Context, client *http.Client, endSessionURL string) (*h
 	if client.Jar == nil {
 		return nil, errNoJar
 	}
-	resp, err := get(ctx, client, endSessionURL)
-	if err != nil {
-		return nil, err
-	}
-	page, err := readPage(resp)
+	page, err := openPage(ctx, client, endSessionURL)
 	if err != nil {
 		return nil, err
 	}
@@ -109,7 +91,8 @@ func SignOut(ctx context.Context, client *http.Client, endSessionURL string) (*h
 	return postForm(ctx, client, f)
 }
 
-func get(ctx context.Context, client *http.Client, rawURL string) (*http.Response, error) {
+// openPage GETs rawURL with client and parses the page it lands on.
+func openPage(ctx context.Context, client *http.Client, rawURL string) (*parsedPage, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
 	if err != nil {
 		return nil, fmt.Errorf("devidp: build request: %w", err)
@@ -118,7 +101,7 @@ func get(ctx context.Context, client *http.Client, rawURL string) (*http.Respons
 	if err != nil {
 		return nil, fmt.Errorf("devidp: get page: %w", err)
 	}
-	return resp, nil
+	return readPage(resp)
 }
 
 // errNoJar: the pages are bound to the browser by cookies.

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 )
 
 var errServer = &oauthError{http.StatusInternalServerError, "server_error", "Internal server error.", "an unexpected error occurred"}
@@ -95,18 +96,28 @@ func (p *Provider) exchangeCode(client *Client, f url.Values) (*tokenResponse, *
 		p.recordIssued(jwt)
 	}
 	if withID {
-		p.mu.Lock()
-		idClaims := p.idTokenClaimsLocked(g, u, resp.AccessToken, now.Unix())
-		p.mu.Unlock()
-		idt, err := p.keys.sign(typJWT, idClaims)
-		if err != nil {
-			p.log.Error("devidp: sign id token", "err", err)
-			return nil, errServer
+		idt, oe := p.issueIDToken(g, u, resp.AccessToken, now)
+		if oe != nil {
+			return nil, oe
 		}
 		resp.IDToken = idt
-		p.recordIssued(idt)
 	}
 	return resp, nil
+}
+
+// issueIDToken signs and records the ID token of grant g for user u (code
+// exchange and refresh alike; at_hash binds it to accessToken).
+func (p *Provider) issueIDToken(g *grant, u *User, accessToken string, now time.Time) (string, *oauthError) {
+	p.mu.Lock()
+	idClaims := p.idTokenClaimsLocked(g, u, accessToken, now.Unix())
+	p.mu.Unlock()
+	idt, err := p.keys.sign(typJWT, idClaims)
+	if err != nil {
+		p.log.Error("devidp: sign id token", "err", err)
+		return "", errServer
+	}
+	p.recordIssued(idt)
+	return idt, nil
 }
 
 // pkceS256Matches reports whether verifier hashes to challenge (RFC 7636 S256).

@@ -98,16 +98,11 @@ func (p *Provider) exchangeRefresh(client *Client, f url.Values) (*tokenResponse
 		p.recordIssued(jwt)
 	}
 	if g.has(scopeOpenID) {
-		p.mu.Lock()
-		idClaims := p.idTokenClaimsLocked(g, u, resp.AccessToken, now.Unix())
-		p.mu.Unlock()
-		idt, err := p.keys.sign(typJWT, idClaims)
-		if err != nil {
-			p.log.Error("devidp: sign id token", "err", err)
-			return nil, errServer
+		idt, oe := p.issueIDToken(g, u, resp.AccessToken, now)
+		if oe != nil {
+			return nil, oe
 		}
 		resp.IDToken = idt
-		p.recordIssued(idt)
 	}
 	return resp, nil
 }
