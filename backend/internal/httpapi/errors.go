@@ -45,6 +45,9 @@ func errorFor(err error) apiError {
 	var pe *authflow.ParamError
 	var mbe *http.MaxBytesError
 	var refused *tokenRefusedError
+	if status, code, desc, ok := proxy.Classify(err); ok {
+		return apiError{Status: status, Code: code, Description: desc}
+	}
 	switch {
 	case errors.Is(err, errSessionExpired):
 		return apiError{Status: http.StatusUnauthorized, Code: "session_expired", Description: "Your session has ended. Sign in again."}
@@ -56,16 +59,6 @@ func errorFor(err error) apiError {
 		return apiError{Status: http.StatusInternalServerError, Code: "internal_error", Description: "Something went wrong on our side."}
 	case errors.Is(err, errRefreshBusy):
 		return apiError{Status: http.StatusServiceUnavailable, Code: "idp_unavailable", Description: "The identity provider is unavailable. Try again shortly.", retry: true}
-	case errors.Is(err, proxy.ErrUnknownRoute):
-		return apiError{Status: http.StatusNotFound, Code: "not_found", Description: "No such API route."}
-	case errors.Is(err, proxy.ErrBadPath):
-		return apiError{Status: http.StatusBadRequest, Code: "invalid_request", Description: "The API path is not allowed."}
-	case errors.Is(err, proxy.ErrMethodNotAllowed):
-		return apiError{Status: http.StatusMethodNotAllowed, Code: "invalid_request", Description: "This method is not allowed through the API proxy."}
-	case errors.Is(err, proxy.ErrBodyTooLarge):
-		return apiError{Status: http.StatusRequestEntityTooLarge, Code: "payload_too_large", Description: "The request body is too large."}
-	case errors.Is(err, proxy.ErrUpstream):
-		return apiError{Status: http.StatusBadGateway, Code: "upstream_unavailable", Description: "The upstream API could not be reached."}
 	case errors.Is(err, authflow.ErrInvalidLogoutToken), errors.Is(err, errNoLogoutToken), errors.Is(err, errBadLogoutRequest):
 		return apiError{Status: http.StatusBadRequest, Code: "invalid_request", Description: "The logout token is invalid."}
 	case errors.Is(err, errLogoutReplayed):

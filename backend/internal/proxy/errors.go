@@ -37,30 +37,39 @@ type errorBody struct {
 	Description string `json:"error_description"`
 }
 
-// defaultErrorHandler maps the proxy's errors to the BFF's JSON error shape;
-// anything else (a TokenSource error it cannot know) is a 500. It logs
-// ErrUpstream causes and unexpected errors once.
-func (p *Proxy) defaultErrorHandler(w http.ResponseWriter, r *http.Request, err error) {
-	var (
-		status = http.StatusInternalServerError
-		body   = errorBody{"internal_error", "The request could not be proxied."}
-	)
+// Classify maps one of the proxy's errors to its HTTP status, error code and
+// description (the BFF's JSON error shape); ok is false for any other error
+// (e.g. a TokenSource's), which the caller maps itself. The BFF's error
+// mapping and the default ErrorHandler both use it, so the two cannot drift.
+func Classify(err error) (status int, code, description string, ok bool) {
 	switch {
 	case errors.Is(err, ErrUnknownRoute):
-		status, body = http.StatusNotFound, errorBody{"not_found", "No such API route."}
+		return http.StatusNotFound, "not_found", "No such API route.", true
 	case errors.Is(err, ErrBadPath):
-		status, body = http.StatusBadRequest, errorBody{"invalid_request", "The API path is not allowed."}
+		return http.StatusBadRequest, "invalid_request", "The API path is not allowed.", true
 	case errors.Is(err, ErrMethodNotAllowed):
-		status, body = http.StatusMethodNotAllowed, errorBody{"invalid_request", "This method is not allowed through the API proxy."}
+		return http.StatusMethodNotAllowed, "invalid_request", "This method is not allowed through the API proxy.", true
 	case errors.Is(err, ErrBodyTooLarge):
-		status, body = http.StatusRequestEntityTooLarge, errorBody{"payload_too_large", "The request body is too large."}
+		return http.StatusRequestEntityTooLarge, "payload_too_large", "The request body is too large.", true
 	case errors.Is(err, ErrUpstream):
-		status, body = http.StatusBadGateway, errorBody{"upstream_unavailable", "The API is unavailable."}
-		p.log.LogAttrs(r.Context(), slog.LevelWarn, "proxy upstream failed", slog.String("error", err.Error()))
-	default:
-		p.log.LogAttrs(r.Context(), slog.LevelError, "proxy request failed", slog.String("error", err.Error()))
+		return http.StatusBadGateway, "upstream_unavailable", "The upstream API could not be reached.", true
 	}
-	writeError(w, status, body)
+	return 0, "", "", false
+}
+
+// defaultErrorHandler writes Classify's answer; anything else (a
+// TokenSource error it cannot know) is a 500. It logs ErrUpstream causes
+// and unexpected errors once.
+func (p *Proxy) defaultErrorHandler(w http.ResponseWriter, r *http.Request, err error) {
+	status, code, desc, ok := Classify(err)
+	switch {
+	case !ok:
+		status, code, desc = http.StatusInternalServerError, "internal_error", "The request could not be proxied."
+		p.log.LogAttrs(r.Context(), slog.LevelError, "proxy request failed", slog.String("error", err.Error()))
+	case errors.Is(err, ErrUpstream):
+		p.log.LogAttrs(r.Context(), slog.LevelWarn, "proxy upstream failed", slog.String("error", err.Error()))
+	}
+	writeError(w, status, errorBody{code, desc})
 }
 
 func writeError(w http.ResponseWriter, status int, body errorBody) {
