@@ -1,6 +1,7 @@
 package devidp
 
 import (
+	"maps"
 	"slices"
 	"time"
 )
@@ -138,36 +139,12 @@ func (p *Provider) maybeSweepLocked(now time.Time) {
 }
 
 func (p *Provider) sweepLocked(now time.Time) {
-	for id, it := range p.interactions {
-		if !now.Before(it.expiresAt) {
-			delete(p.interactions, id)
-		}
-	}
-	for id, l := range p.logouts {
-		if !now.Before(l.expiresAt) {
-			delete(p.logouts, id)
-		}
-	}
-	for id, s := range p.sessions {
-		if !now.Before(s.expiresAt) {
-			delete(p.sessions, id)
-		}
-	}
-	for v, c := range p.codes {
-		if !now.Before(c.expiresAt) {
-			delete(p.codes, v)
-		}
-	}
-	for v, t := range p.access {
-		if !now.Before(t.expiresAt) {
-			delete(p.access, v)
-		}
-	}
-	for v, t := range p.refresh {
-		if !now.Before(t.expiresAt) {
-			delete(p.refresh, v)
-		}
-	}
+	maps.DeleteFunc(p.interactions, func(_ string, it *interaction) bool { return !now.Before(it.expiresAt) })
+	maps.DeleteFunc(p.logouts, func(_ string, l *pendingLogout) bool { return !now.Before(l.expiresAt) })
+	maps.DeleteFunc(p.sessions, func(_ string, s *browserSession) bool { return !now.Before(s.expiresAt) })
+	maps.DeleteFunc(p.codes, func(_ string, c *authCode) bool { return !now.Before(c.expiresAt) })
+	maps.DeleteFunc(p.access, func(_ string, t *accessToken) bool { return !now.Before(t.expiresAt) })
+	maps.DeleteFunc(p.refresh, func(_ string, t *refreshToken) bool { return !now.Before(t.expiresAt) })
 	for id, g := range p.grants {
 		if !now.Before(g.expiresAt) {
 			delete(p.grants, id) // natural end: not counted as revoked

@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"errors"
+	"maps"
 	"net/http"
 	"sync"
 	"time"
@@ -106,16 +107,8 @@ func (b *memBackend) sweep() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	now := b.now()
-	for k, v := range b.sessions {
-		if !now.Before(v.exp) {
-			delete(b.sessions, k)
-		}
-	}
-	for k, v := range b.attempts {
-		if !now.Before(v.exp) {
-			delete(b.attempts, k)
-		}
-	}
+	maps.DeleteFunc(b.sessions, func(_ string, v memValue) bool { return !now.Before(v.exp) })
+	maps.DeleteFunc(b.attempts, func(_ string, v memValue) bool { return !now.Before(v.exp) })
 	for k, v := range b.sets {
 		// Sessions that expired by TTL leave their ids behind; drop them.
 		for id := range v.ids {
@@ -127,21 +120,9 @@ func (b *memBackend) sweep() {
 			delete(b.sets, k)
 		}
 	}
-	for k, v := range b.lists {
-		if !now.Before(v.exp) {
-			delete(b.lists, k)
-		}
-	}
-	for k, exp := range b.marks {
-		if !now.Before(exp) {
-			delete(b.marks, k)
-		}
-	}
-	for k, v := range b.locks {
-		if !now.Before(v.exp) {
-			delete(b.locks, k)
-		}
-	}
+	maps.DeleteFunc(b.lists, func(_ string, v *memList) bool { return !now.Before(v.exp) })
+	maps.DeleteFunc(b.marks, func(_ string, exp time.Time) bool { return !now.Before(exp) })
+	maps.DeleteFunc(b.locks, func(_ string, v memLock) bool { return !now.Before(v.exp) })
 }
 
 // size is the number of entries held (for tests of the janitor).
