@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/mail"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -45,11 +46,8 @@ func identifierLabel(ids []string) string {
 }
 
 func (p *Provider) handleSignInPage(w http.ResponseWriter, r *http.Request) {
-	p.mu.Lock()
-	it := p.interactionLocked(r, p.now())
-	if it == nil {
-		p.mu.Unlock()
-		p.renderError(w, http.StatusBadRequest, staleInteractionTitle, staleInteractionMsg)
+	it, _, ok := p.lockInteraction(w, r)
+	if !ok {
 		return
 	}
 	d := p.signInPageData(it, it.req.extra.loginHint, it.flash)
@@ -62,12 +60,8 @@ func (p *Provider) handleSignInSubmit(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 	_ = r.ParseForm()
 	identifier, password := strings.TrimSpace(r.PostForm.Get("identifier")), r.PostForm.Get("password")
-	p.mu.Lock()
-	now := p.now()
-	it := p.interactionLocked(r, now)
-	if it == nil {
-		p.mu.Unlock()
-		p.renderError(w, http.StatusBadRequest, staleInteractionTitle, staleInteractionMsg)
+	it, now, ok := p.lockInteraction(w, r)
+	if !ok {
 		return
 	}
 	u := p.checkPasswordLocked(identifier, password)
@@ -90,11 +84,8 @@ func (p *Provider) registerPageData(it *interaction) pageData {
 }
 
 func (p *Provider) handleRegisterPage(w http.ResponseWriter, r *http.Request) {
-	p.mu.Lock()
-	it := p.interactionLocked(r, p.now())
-	if it == nil {
-		p.mu.Unlock()
-		p.renderError(w, http.StatusBadRequest, staleInteractionTitle, staleInteractionMsg)
+	it, _, ok := p.lockInteraction(w, r)
+	if !ok {
 		return
 	}
 	d := p.registerPageData(it)
@@ -111,12 +102,8 @@ func (p *Provider) handleRegisterSubmit(w http.ResponseWriter, r *http.Request) 
 	username, password := strings.TrimSpace(f.Get("username")), f.Get("password")
 	name, email := strings.TrimSpace(f.Get("name")), strings.TrimSpace(f.Get("email"))
 
-	p.mu.Lock()
-	now := p.now()
-	it := p.interactionLocked(r, now)
-	if it == nil {
-		p.mu.Unlock()
-		p.renderError(w, http.StatusBadRequest, staleInteractionTitle, staleInteractionMsg)
+	it, now, ok := p.lockInteraction(w, r)
+	if !ok {
 		return
 	}
 	d := p.registerPageData(it)
@@ -155,11 +142,8 @@ func (p *Provider) handleRegisterSubmit(w http.ResponseWriter, r *http.Request) 
 }
 
 func (p *Provider) handleDiscordPage(w http.ResponseWriter, r *http.Request) {
-	p.mu.Lock()
-	it := p.interactionLocked(r, p.now())
-	if it == nil {
-		p.mu.Unlock()
-		p.renderError(w, http.StatusBadRequest, staleInteractionTitle, staleInteractionMsg)
+	it, _, ok := p.lockInteraction(w, r)
+	if !ok {
 		return
 	}
 	d := pageData{Title: "Simulated Discord", Lang: it.req.extra.lang(), AppName: it.req.client.displayName(),
@@ -188,12 +172,8 @@ func discordName(u *User) string {
 func (p *Provider) handleDiscordSubmit(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 	_ = r.ParseForm()
-	p.mu.Lock()
-	now := p.now()
-	it := p.interactionLocked(r, now)
-	if it == nil {
-		p.mu.Unlock()
-		p.renderError(w, http.StatusBadRequest, staleInteractionTitle, staleInteractionMsg)
+	it, now, ok := p.lockInteraction(w, r)
+	if !ok {
 		return
 	}
 	u := p.discordUserLocked()
@@ -204,4 +184,19 @@ func (p *Provider) handleDiscordSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.finishInteractionAndUnlock(w, r, it, u, now)
+}
+
+// lockInteraction takes p.mu and finds the request's live interaction. When
+// there is none it releases the lock, renders the "sign-in session not
+// found" page and reports false; otherwise the caller holds p.mu.
+func (p *Provider) lockInteraction(w http.ResponseWriter, r *http.Request) (*interaction, time.Time, bool) {
+	p.mu.Lock()
+	now := p.now()
+	it := p.interactionLocked(r, now)
+	if it == nil {
+		p.mu.Unlock()
+		p.renderError(w, http.StatusBadRequest, staleInteractionTitle, staleInteractionMsg)
+		return nil, now, false
+	}
+	return it, now, true
 }
