@@ -2,9 +2,7 @@ package httpapi
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
-	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -41,7 +39,7 @@ func (s *server) newProxy(routes []proxy.Route, base http.RoundTripper) (*proxy.
 		s.routeNames[r.Name] = true
 	}
 	if base == nil {
-		base = newProxyTransport()
+		base = proxy.NewTransport(0, 0) // the proxy package's defaults
 	}
 	return proxy.New(routes, proxyTokens{s}, proxy.Options{
 		Transport:    &upstreamMetrics{base: base, s: s},
@@ -124,32 +122,4 @@ func (u *upstreamMetrics) RoundTrip(r *http.Request) (*http.Response, error) {
 	}
 	u.s.metrics.ProxyUpstream(route, resp.StatusCode, time.Since(start))
 	return resp, nil
-}
-
-// Upstream transport settings (see newProxyTransport).
-const (
-	proxyTimeout         = 30 * time.Second
-	proxyMaxIdlePerHost  = 256
-	proxyIdleConnTimeout = 90 * time.Second
-)
-
-// newProxyTransport is the upstream transport, built rather than cloned
-// from http.DefaultTransport, as package proxy's own is: no proxy from the
-// environment (a forward proxy would see every bearer token), TLS 1.2+, a
-// keep-alive pool sized for a busy proxy, a bound on the wait for response
-// headers, and no transparent decompression.
-func newProxyTransport() *http.Transport {
-	dialer := &net.Dialer{Timeout: proxyTimeout, KeepAlive: 30 * time.Second}
-	return &http.Transport{
-		Proxy:                 nil,
-		DialContext:           dialer.DialContext,
-		ForceAttemptHTTP2:     true,
-		MaxIdleConnsPerHost:   proxyMaxIdlePerHost,
-		IdleConnTimeout:       proxyIdleConnTimeout,
-		TLSHandshakeTimeout:   10 * time.Second,
-		ExpectContinueTimeout: time.Second,
-		ResponseHeaderTimeout: proxyTimeout,
-		TLSClientConfig:       &tls.Config{MinVersion: tls.VersionTLS12},
-		DisableCompression:    true,
-	}
 }

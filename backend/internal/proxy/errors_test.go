@@ -272,7 +272,7 @@ func TestProxyTLSUpstream(t *testing.T) {
 func TestNewTransport(t *testing.T) {
 	t.Setenv("HTTPS_PROXY", "http://127.0.0.1:9")
 	t.Setenv("HTTP_PROXY", "http://127.0.0.1:9")
-	tr := newTransport(0, 0)
+	tr := NewTransport(0, 0)
 	if tr.Proxy != nil {
 		t.Error("transport uses a proxy from the environment")
 	}
@@ -288,7 +288,7 @@ func TestNewTransport(t *testing.T) {
 	if !tr.DisableCompression {
 		t.Error("transport decompresses bodies")
 	}
-	if tr := newTransport(5*time.Second, 8); tr.ResponseHeaderTimeout != 5*time.Second || tr.MaxIdleConnsPerHost != 8 {
+	if tr := NewTransport(5*time.Second, 8); tr.ResponseHeaderTimeout != 5*time.Second || tr.MaxIdleConnsPerHost != 8 {
 		t.Errorf("options ignored: %s, %d", tr.ResponseHeaderTimeout, tr.MaxIdleConnsPerHost)
 	}
 }

@@ -126,7 +126,7 @@ func New(routes []Route, tokens TokenSource, opts Options) (*Proxy, error) {
 	}
 	transport := opts.Transport
 	if transport == nil {
-		transport = newTransport(opts.Timeout, opts.MaxIdleConnsPerHost)
+		transport = NewTransport(opts.Timeout, opts.MaxIdleConnsPerHost)
 	}
 	p.rp = &httputil.ReverseProxy{
 		Rewrite:        p.rewrite,

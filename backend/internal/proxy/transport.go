@@ -7,7 +7,9 @@ import (
 	"time"
 )
 
-// newTransport builds the proxy's own transport, with DefaultTransport's
+// NewTransport builds the proxy's own transport (what New uses when
+// Options.Transport is nil; exported so a caller that wraps the transport,
+// e.g. for metrics, keeps these settings), with DefaultTransport's
 // settings except where a BFF needs otherwise. It is built rather than
 // cloned so that changes a program makes to http.DefaultTransport (a test's
 // InsecureSkipVerify, an environment proxy) never reach bearer tokens.
@@ -18,7 +20,7 @@ import (
 //   - TLS 1.2 or later.
 //   - DisableCompression: bodies pass through as the upstream encoded
 //     them, Accept-Encoding as the browser sent it.
-func newTransport(timeout time.Duration, maxIdlePerHost int) *http.Transport {
+func NewTransport(timeout time.Duration, maxIdlePerHost int) *http.Transport {
 	if timeout <= 0 {
 		timeout = defaultTimeout
 	}
