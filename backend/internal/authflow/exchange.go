@@ -11,8 +11,6 @@ import (
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
-
-	"github.com/logto-bff/bff/backend/internal/session"
 )
 
 // Result is what a successful sign-in yields: the parts of a
@@ -26,7 +24,7 @@ type Result struct {
 	// Me is the rendered `user` object for /api/me (see RenderUser).
 	Me json.RawMessage
 	// Tokens are the tokens to keep server-side.
-	Tokens session.Tokens
+	Tokens Tokens
 	// AuthenticatedAt is the ID token's auth_time, or the time of the
 	// exchange when absent.
 	AuthenticatedAt time.Time
@@ -47,7 +45,7 @@ type IDClaims struct {
 // verifies the ID token against the attempt's nonce (see VerifyIDToken),
 // fetches userinfo and renders the `user` object. Errors wrap
 // ErrUnavailable, ErrRejected or ErrInvalidIDToken.
-func (c *Client) Exchange(ctx context.Context, code string, attempt session.Attempt) (*Result, error) {
+func (c *Client) Exchange(ctx context.Context, code string, attempt Attempt) (*Result, error) {
 	if code == "" {
 		return nil, fmt.Errorf("exchange: %w: no code", ErrRejected)
 	}
@@ -84,7 +82,7 @@ func (c *Client) Exchange(ctx context.Context, code string, attempt session.Atte
 		Subject: claims.Subject,
 		SID:     claims.SID,
 		Me:      me,
-		Tokens: session.Tokens{
+		Tokens: Tokens{
 			AccessToken:       tok.AccessToken,
 			RefreshToken:      tok.RefreshToken,
 			IDToken:           rawID,

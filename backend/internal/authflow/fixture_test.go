@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/logto-bff/bff/backend/internal/devidp"
-	"github.com/logto-bff/bff/backend/internal/session"
 )
 
 const (
@@ -115,7 +114,7 @@ func callbackQuery(t *testing.T, resp *http.Response, err error) url.Values {
 
 // signIn runs AuthCodeURL and the IdP's sign-in form; it returns the
 // attempt and the callback query.
-func (f *fixture) signIn(t *testing.T, p SignInParams, discord bool) (session.Attempt, url.Values) {
+func (f *fixture) signIn(t *testing.T, p SignInParams, discord bool) (Attempt, url.Values) {
 	t.Helper()
 	authURL, attempt, err := f.client.AuthCodeURL(p)
 	if err != nil {

@@ -12,7 +12,6 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/logto-bff/bff/backend/internal/devidp"
-	"github.com/logto-bff/bff/backend/internal/session"
 )
 
 func TestAuthCodeURL(t *testing.T) {
@@ -138,12 +137,12 @@ func TestExchangeDiscordUser(t *testing.T) {
 func TestExchangeRejections(t *testing.T) {
 	tests := []struct {
 		name   string
-		mutate func(*session.Attempt)
+		mutate func(*Attempt)
 		want   error
 	}{
-		{"wrong nonce", func(a *session.Attempt) { a.Nonce = "other" }, ErrInvalidIDToken},
-		{"empty nonce", func(a *session.Attempt) { a.Nonce = "" }, ErrInvalidIDToken},
-		{"wrong PKCE verifier", func(a *session.Attempt) { a.CodeVerifier = strings.Repeat("x", 43) }, ErrRejected},
+		{"wrong nonce", func(a *Attempt) { a.Nonce = "other" }, ErrInvalidIDToken},
+		{"empty nonce", func(a *Attempt) { a.Nonce = "" }, ErrInvalidIDToken},
+		{"wrong PKCE verifier", func(a *Attempt) { a.CodeVerifier = strings.Repeat("x", 43) }, ErrRejected},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

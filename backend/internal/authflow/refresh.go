@@ -11,8 +11,6 @@ import (
 	"time"
 
 	"golang.org/x/oauth2"
-
-	"github.com/logto-bff/bff/backend/internal/session"
 )
 
 // ErrGrantInvalid means the identity provider answered a refresh_token
@@ -30,7 +28,7 @@ type Refreshed struct {
 	// stored: under strict rotation the presented token is now consumed.
 	// IDToken is the new ID token when it verified, else the previous one.
 	// Resources is copied from the input unchanged.
-	Tokens session.Tokens
+	Tokens Tokens
 	// IDTokenErr is why a returned ID token was not kept (verification
 	// failed or its sub differs), for the log; the refresh itself
 	// succeeded.
@@ -48,13 +46,13 @@ type Refreshed struct {
 // session's lock, with a context that a departing browser does not cancel:
 // once the provider has rotated the token, losing its answer loses the
 // session.
-func (c *Client) Refresh(ctx context.Context, current session.Tokens, subject string) (*Refreshed, error) {
+func (c *Client) Refresh(ctx context.Context, current Tokens, subject string) (*Refreshed, error) {
 	tok, err := c.refreshGrant(ctx, current.RefreshToken, nil)
 	if err != nil {
 		return nil, err
 	}
 	now := c.cfg.Now()
-	out := &Refreshed{Tokens: session.Tokens{
+	out := &Refreshed{Tokens: Tokens{
 		AccessToken:       tok.AccessToken,
 		RefreshToken:      nonEmpty(tok.RefreshToken, current.RefreshToken),
 		IDToken:           current.IDToken,
@@ -85,9 +83,9 @@ func (c *Client) Refresh(ctx context.Context, current session.Tokens, subject st
 // returns the token and the refresh token to store from now on (the
 // provider may rotate it on this grant too: always store it). Errors are
 // those of Refresh. resource and organization must not both be empty.
-func (c *Client) ResourceToken(ctx context.Context, refreshToken, resource, organization string) (session.ResourceToken, string, error) {
+func (c *Client) ResourceToken(ctx context.Context, refreshToken, resource, organization string) (ResourceToken, string, error) {
 	if resource == "" && organization == "" {
-		return session.ResourceToken{}, "", errors.New("authflow: ResourceToken needs a resource or an organization")
+		return ResourceToken{}, "", errors.New("authflow: ResourceToken needs a resource or an organization")
 	}
 	extra := url.Values{}
 	if resource != "" {
@@ -98,14 +96,14 @@ func (c *Client) ResourceToken(ctx context.Context, refreshToken, resource, orga
 	}
 	tok, err := c.refreshGrant(ctx, refreshToken, extra)
 	if err != nil {
-		return session.ResourceToken{}, "", err
+		return ResourceToken{}, "", err
 	}
-	rt := session.ResourceToken{AccessToken: tok.AccessToken, Expiry: c.expiry(c.cfg.Now(), tok)}
+	rt := ResourceToken{AccessToken: tok.AccessToken, Expiry: c.expiry(c.cfg.Now(), tok)}
 	return rt, nonEmpty(tok.RefreshToken, refreshToken), nil
 }
 
 // ResourceKey is the key of a resource or organization token in
-// session.Tokens.Resources: the indicator, "org:<id>", or
+// Tokens.Resources: the indicator, "org:<id>", or
 // "org:<id>|<indicator>" for an organization-scoped API resource.
 func ResourceKey(resource, organization string) string {
 	switch {

@@ -15,7 +15,6 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 
 	"github.com/logto-bff/bff/backend/internal/devidp"
-	"github.com/logto-bff/bff/backend/internal/session"
 )
 
 // tokenRecorder records every request to the token endpoint and can make
@@ -215,7 +214,7 @@ func TestResourceAndOrganizationTokens(t *testing.T) {
 	if !errors.Is(err, ErrRejected) || errors.Is(err, ErrGrantInvalid) || OAuthErrorCode(err) != "invalid_target" {
 		t.Fatalf("unknown resource: err = %v (code %q)", err, OAuthErrorCode(err))
 	}
-	if _, err := f.client.Refresh(context.Background(), session.Tokens{RefreshToken: refresh}, devidp.AliceID); err != nil {
+	if _, err := f.client.Refresh(context.Background(), Tokens{RefreshToken: refresh}, devidp.AliceID); err != nil {
 		t.Fatalf("refresh after a rejected resource request: %v", err)
 	}
 	if st := f.idp.Stats(); st.RefreshReuse != 0 {

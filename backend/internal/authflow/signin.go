@@ -7,8 +7,6 @@ import (
 	"net/url"
 
 	"golang.org/x/oauth2"
-
-	"github.com/logto-bff/bff/backend/internal/session"
 )
 
 // AuthCodeURL builds Logto's authorization URL for one sign-in and the
@@ -17,18 +15,18 @@ import (
 // configured resource, prompt=consent when offline_access is requested
 // (Logto drops offline_access otherwise) and the validated Logto extras.
 // p must come from ParseSignInParams.
-func (c *Client) AuthCodeURL(p SignInParams) (string, session.Attempt, error) {
+func (c *Client) AuthCodeURL(p SignInParams) (string, Attempt, error) {
 	state, err := randomToken(c.cfg.Rand)
 	if err != nil {
-		return "", session.Attempt{}, err
+		return "", Attempt{}, err
 	}
 	nonce, err := randomToken(c.cfg.Rand)
 	if err != nil {
-		return "", session.Attempt{}, err
+		return "", Attempt{}, err
 	}
 	verifier, err := randomToken(c.cfg.Rand) // 43 characters of [A-Za-z0-9_-]: a valid RFC 7636 verifier
 	if err != nil {
-		return "", session.Attempt{}, err
+		return "", Attempt{}, err
 	}
 	opts := []oauth2.AuthCodeOption{
 		oauth2.SetAuthURLParam("nonce", nonce),
@@ -52,7 +50,7 @@ func (c *Client) AuthCodeURL(p SignInParams) (string, session.Attempt, error) {
 		authURL += "&resource=" + url.QueryEscape(r)
 	}
 	returnTo := SafeReturnTo(p.ReturnTo)
-	return authURL, session.Attempt{
+	return authURL, Attempt{
 		State:        state,
 		Nonce:        nonce,
 		CodeVerifier: verifier,

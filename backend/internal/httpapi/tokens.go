@@ -134,7 +134,7 @@ func (s *server) resourceToken(ctx context.Context, sess *session.Session, resou
 			return err
 		}
 		cur.Tokens.RefreshToken = next
-		resources := make(map[string]session.ResourceToken, len(cur.Tokens.Resources)+1)
+		resources := make(map[string]authflow.ResourceToken, len(cur.Tokens.Resources)+1)
 		for k, v := range cur.Tokens.Resources {
 			resources[k] = v
 		}
@@ -280,7 +280,7 @@ func (s *server) grantFailed(ctx context.Context, cur *session.Session, err erro
 // within tombstoneTTL. Failure is logged: the dead refresh token makes the
 // next attempt end it again.
 func (s *server) endSession(ctx context.Context, cur *session.Session) {
-	cur.Tokens = session.Tokens{}
+	cur.Tokens = authflow.Tokens{}
 	cur.Me = nil
 	if end := s.now().Add(tombstoneTTL); end.Before(cur.ExpiresAt) {
 		cur.ExpiresAt = end

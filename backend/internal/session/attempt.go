@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"net/http"
 	"time"
+
+	"github.com/logto-bff/bff/backend/internal/authflow"
 )
 
 // maxStateLength bounds the state accepted from a callback URL.
@@ -21,7 +23,7 @@ const maxStateLength = 512
 // MaxAttempts pending attempts; beginning another drops the oldest. Several
 // tabs can therefore sign in at once. CreatedAt is set to now if zero.
 // ErrUnavailable: the store failed.
-func (m *Manager) BeginAttempt(w http.ResponseWriter, r *http.Request, a Attempt) error {
+func (m *Manager) BeginAttempt(w http.ResponseWriter, r *http.Request, a authflow.Attempt) error {
 	if a.State == "" || len(a.State) > maxStateLength {
 		return fmt.Errorf("session: attempt state must be 1..%d bytes", maxStateLength)
 	}
@@ -50,7 +52,7 @@ func (m *Manager) BeginAttempt(w http.ResponseWriter, r *http.Request, a Attempt
 // attempt is left in place, so a forged callback cannot burn the victim's
 // sign-in. ErrUnavailable: the store failed. It writes no cookie: the
 // binding cookie may still serve other tabs' attempts and expires by itself.
-func (m *Manager) TakeAttempt(w http.ResponseWriter, r *http.Request, state string) (*Attempt, error) {
+func (m *Manager) TakeAttempt(w http.ResponseWriter, r *http.Request, state string) (*authflow.Attempt, error) {
 	if state == "" || len(state) > maxStateLength {
 		return nil, ErrNoAttempt
 	}
@@ -65,7 +67,7 @@ func (m *Manager) TakeAttempt(w http.ResponseWriter, r *http.Request, state stri
 	if data == nil {
 		return nil, ErrNoAttempt
 	}
-	var a Attempt
+	var a authflow.Attempt
 	if err := json.Unmarshal(data, &a); err != nil || a.State != state {
 		return nil, ErrNoAttempt
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/logto-bff/bff/backend/internal/authflow"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -89,13 +90,13 @@ func sampleRecord(sub, sid string) Record {
 		Subject: sub,
 		SID:     sid,
 		Me:      json.RawMessage(`{"sub":"` + sub + `","name":"Alice Example","username":null,"roles":["admin"],"identities":{"discord":{"userId":"8035","details":{"rawData":{"global_name":"Nelly"}}}}}`),
-		Tokens: Tokens{
+		Tokens: authflow.Tokens{
 			AccessToken:       "opaque-access-" + sub,
 			RefreshToken:      "refresh-" + sub,
 			IDToken:           "eyJhbGciOiJFUzM4NCJ9.e30.sig",
 			Scope:             "openid profile offline_access",
 			AccessTokenExpiry: time.Date(2026, 3, 1, 13, 0, 0, 0, time.UTC),
-			Resources: map[string]ResourceToken{
+			Resources: map[string]authflow.ResourceToken{
 				"https://api.example.test": {AccessToken: "jwt-api", Expiry: time.Date(2026, 3, 1, 13, 0, 0, 0, time.UTC)},
 			},
 		},

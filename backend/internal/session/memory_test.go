@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"github.com/logto-bff/bff/backend/internal/authflow"
 	"net/http/httptest"
 	"testing"
 	"time"
@@ -102,7 +103,7 @@ func TestMemoryAttemptCap(t *testing.T) {
 	for i := range 3 {
 		begin(t, m, newBrowser(), "s"+string(rune('0'+i)))
 	}
-	err := m.BeginAttempt(httptest.NewRecorder(), newBrowser().request(), Attempt{State: "over"})
+	err := m.BeginAttempt(httptest.NewRecorder(), newBrowser().request(), authflow.Attempt{State: "over"})
 	if !isUnavailable(err) {
 		t.Fatalf("BeginAttempt over the cap: %v, want ErrUnavailable", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"github.com/logto-bff/bff/backend/internal/authflow"
 	"net"
 	"net/http/httptest"
 	"strings"
@@ -95,7 +96,7 @@ func TestRedisOutageAndRecovery(t *testing.T) {
 	if _, err := m.Reload(ctx, s); !isUnavailable(err) {
 		t.Fatalf("Reload during outage: %v", err)
 	}
-	if err := m.BeginAttempt(httptest.NewRecorder(), b.request(), Attempt{State: "x"}); !isUnavailable(err) {
+	if err := m.BeginAttempt(httptest.NewRecorder(), b.request(), authflow.Attempt{State: "x"}); !isUnavailable(err) {
 		t.Fatalf("BeginAttempt during outage: %v", err)
 	}
 	if _, err := m.MarkJTI(ctx, "j", time.Minute); !isUnavailable(err) {

@@ -10,6 +10,8 @@ import (
 	"io"
 	"log/slog"
 	"time"
+
+	"github.com/logto-bff/bff/backend/internal/authflow"
 )
 
 // Defaults applied by NewMemory and NewRedis to zero Config fields.
@@ -115,9 +117,9 @@ type Record struct {
 	// refresh and served as is.
 	Me json.RawMessage `json:"me,omitempty"`
 	// Tokens never leave the server.
-	Tokens          Tokens    `json:"tokens"`
-	AuthenticatedAt time.Time `json:"authenticated_at"`
-	CreatedAt       time.Time `json:"created_at"`
+	Tokens          authflow.Tokens `json:"tokens"`
+	AuthenticatedAt time.Time       `json:"authenticated_at"`
+	CreatedAt       time.Time       `json:"created_at"`
 	// ExpiresAt is the absolute end of the session.
 	ExpiresAt time.Time `json:"expires_at"`
 	// Version is bumped by Manager.Save on every save (i.e. every token
@@ -126,34 +128,6 @@ type Record struct {
 	// LastTouched is maintained by the Manager: the last time the idle
 	// deadline was pushed forward.
 	LastTouched time.Time `json:"last_touched"`
-}
-
-// Tokens are the OAuth tokens of a session.
-type Tokens struct {
-	AccessToken       string    `json:"access_token,omitempty"`
-	RefreshToken      string    `json:"refresh_token,omitempty"`
-	IDToken           string    `json:"id_token,omitempty"`
-	Scope             string    `json:"scope,omitempty"`
-	AccessTokenExpiry time.Time `json:"access_token_expiry"`
-	// Resources holds access tokens for API resources, keyed by resource
-	// indicator or "org:<organization id>".
-	Resources map[string]ResourceToken `json:"resources,omitempty"`
-}
-
-// ResourceToken is an access token for one API resource or organization.
-type ResourceToken struct {
-	AccessToken string    `json:"access_token"`
-	Expiry      time.Time `json:"expiry"`
-}
-
-// Attempt is one pending sign-in (authorization request awaiting its
-// callback). It is bound to the browser that began it.
-type Attempt struct {
-	State        string    `json:"state"`
-	Nonce        string    `json:"nonce"`
-	CodeVerifier string    `json:"code_verifier"`
-	ReturnTo     string    `json:"return_to"`
-	CreatedAt    time.Time `json:"created_at"`
 }
 
 // Session is a loaded session: its Record plus the (unexported) id. The id

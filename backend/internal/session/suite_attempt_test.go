@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/logto-bff/bff/backend/internal/authflow"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -15,14 +16,14 @@ import (
 func begin(t testing.TB, m *Manager, b *browser, state string) {
 	t.Helper()
 	w := httptest.NewRecorder()
-	err := m.BeginAttempt(w, b.request(), Attempt{State: state, Nonce: "n-" + state, CodeVerifier: "v-" + state, ReturnTo: "/after/" + state})
+	err := m.BeginAttempt(w, b.request(), authflow.Attempt{State: state, Nonce: "n-" + state, CodeVerifier: "v-" + state, ReturnTo: "/after/" + state})
 	if err != nil {
 		t.Fatalf("BeginAttempt(%s): %v", state, err)
 	}
 	b.absorb(w)
 }
 
-func take(m *Manager, b *browser, state string) (*Attempt, error) {
+func take(m *Manager, b *browser, state string) (*authflow.Attempt, error) {
 	return m.TakeAttempt(httptest.NewRecorder(), b.request(), state)
 }
 
@@ -31,7 +32,7 @@ func testAttempts(t *testing.T, e *env) {
 	victim, attacker := newBrowser(), newBrowser()
 
 	w := httptest.NewRecorder()
-	if err := m.BeginAttempt(w, victim.request(), Attempt{State: "s1", Nonce: "n1", CodeVerifier: "v1", ReturnTo: "/a"}); err != nil {
+	if err := m.BeginAttempt(w, victim.request(), authflow.Attempt{State: "s1", Nonce: "n1", CodeVerifier: "v1", ReturnTo: "/a"}); err != nil {
 		t.Fatal(err)
 	}
 	c := setCookie(w, "__Host-bff-signin")
@@ -87,7 +88,7 @@ func testAttempts(t *testing.T, e *env) {
 	if _, err := take(m, victim, "late"); !errors.Is(err, ErrNoAttempt) {
 		t.Fatalf("expired attempt: %v, want ErrNoAttempt", err)
 	}
-	if err := m.BeginAttempt(httptest.NewRecorder(), victim.request(), Attempt{}); err == nil {
+	if err := m.BeginAttempt(httptest.NewRecorder(), victim.request(), authflow.Attempt{}); err == nil {
 		t.Fatal("BeginAttempt accepted an empty state")
 	}
 }

@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"github.com/logto-bff/bff/backend/internal/authflow"
 	"net/http/httptest"
 	"testing"
 )
@@ -22,7 +23,7 @@ func testRecordCache(t *testing.T, e *env) {
 	sameRecord(t, first.Record, rec)
 	// What a caller does to its copy does not reach the next read.
 	first.Me[2] = 'X'
-	first.Tokens.Resources["https://api.example.test"] = ResourceToken{AccessToken: "tampered"}
+	first.Tokens.Resources["https://api.example.test"] = authflow.ResourceToken{AccessToken: "tampered"}
 	delete(first.Tokens.Resources, "https://api.example.test")
 	first.Tokens.AccessToken = "tampered"
 	sameRecord(t, mustLoad(t, m, b).Record, rec)
