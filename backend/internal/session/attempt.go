@@ -84,10 +84,22 @@ func (m *Manager) MarkJTI(ctx context.Context, jti string, ttl time.Duration) (b
 	if jti == "" {
 		return false, errors.New("session: empty jti")
 	}
+	return m.MarkOnce(ctx, "jti\x00"+jti, ttl)
+}
+
+// MarkOnce records key for ttl (at least a second) and reports whether it
+// was fresh: of any number of calls with the same key within ttl, on every
+// replica sharing the store, exactly one gets true. The store sees only a
+// hash of key. Callers prefix their keys with a purpose so that marks of
+// different kinds never collide. ErrUnavailable: the store failed.
+func (m *Manager) MarkOnce(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+	if key == "" {
+		return false, errors.New("session: empty mark key")
+	}
 	if ttl < time.Second {
 		ttl = time.Second
 	}
-	h := sha256.Sum256([]byte(jti))
+	h := sha256.Sum256([]byte(key))
 	fresh, err := m.be.markOnce(ctx, hex.EncodeToString(h[:]), ttl)
 	if err != nil {
 		return false, unavailable(err)

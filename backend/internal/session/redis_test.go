@@ -52,7 +52,7 @@ func TestRedisKeyLayoutAndTTL(t *testing.T) {
 	if err != nil || !ok {
 		t.Fatal(ok, err)
 	}
-	h := sha256.Sum256([]byte("jti-x"))
+	h := sha256.Sum256([]byte("jti\x00jti-x"))
 	ms, err := redis.Int64(e.do(t, "PTTL", "bff:j:"+hex.EncodeToString(h[:])))
 	if err != nil || ms <= 80_000 || ms > 90_000 {
 		t.Fatalf("jti mark PTTL = %d, %v; want ~90s", ms, err)
