@@ -11,7 +11,13 @@
 //     No operation touches more than one key, so nothing needs a
 //     cross-slot operation on a Redis Cluster.
 //   - A value is absent once its TTL has passed; Get then returns nil. TTLs
-//     are at least one millisecond; implementations round up.
+//     are at least one millisecond; implementations round up (zero and
+//     negative TTLs too: nothing is ever stored without an expiry).
+//   - An empty value is a value: Get returns a non-nil empty slice for it,
+//     never nil, and Set with a nil value stores the empty value. So nil
+//     always means "absent" — as Get's result and as the old argument of
+//     CompareAndSwap/CompareAndDelete — while []byte{} means "the empty
+//     value".
 //   - "Not found" and "condition not met" are results (nil, false), never
 //     errors. An error means the store could not be reached or failed; the
 //     operation may or may not have been applied only where its doc says
