@@ -2,12 +2,10 @@ package session
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/logto-bff/bff/backend/internal/authflow"
@@ -38,7 +36,7 @@ func (m *Manager) BeginAttempt(w http.ResponseWriter, r *http.Request, a authflo
 	if !ok {
 		binding = newBindingValue()
 	}
-	if err := m.be.putAttempt(r.Context(), bindingHash(binding), a.State, data, m.cfg.AttemptTTL, m.cfg.MaxAttempts); err != nil {
+	if err := m.putAttempt(r.Context(), bindingHash(binding), a.State, data); err != nil {
 		return unavailable(err)
 	}
 	m.setBindingCookie(w, binding)
@@ -60,7 +58,7 @@ func (m *Manager) TakeAttempt(w http.ResponseWriter, r *http.Request, state stri
 	if !ok {
 		return nil, ErrNoAttempt
 	}
-	data, err := m.be.takeAttempt(r.Context(), bindingHash(binding), state)
+	data, err := m.takeAttempt(r.Context(), bindingHash(binding), state)
 	if err != nil {
 		return nil, unavailable(err)
 	}
@@ -77,32 +75,60 @@ func (m *Manager) TakeAttempt(w http.ResponseWriter, r *http.Request, state stri
 	return &a, nil
 }
 
-// MarkJTI records a logout token's jti for ttl and reports whether it was
-// fresh (not seen before within its ttl): a replayed token gets false.
-// ErrUnavailable: the store failed.
-func (m *Manager) MarkJTI(ctx context.Context, jti string, ttl time.Duration) (bool, error) {
-	if jti == "" {
-		return false, errors.New("session: empty jti")
+// putAttempt stores an attempt under (binding, state) and lists state
+// among the binding's pending ones, dropping the oldest beyond MaxAttempts.
+func (m *Manager) putAttempt(ctx context.Context, binding, state string, data []byte) error {
+	ttl := m.cfg.AttemptTTL
+	if err := m.st.Set(ctx, attemptKey(binding, state), data, ttl); err != nil {
+		return err
 	}
-	return m.MarkOnce(ctx, "jti\x00"+jti, ttl)
+	return m.update(ctx, bindingPrefix+"{"+binding+"}", func(cur []byte) ([]byte, time.Duration, error) {
+		var states []string
+		_ = json.Unmarshal(cur, &states) // unreadable: start afresh
+		states = slices.DeleteFunc(states, func(s string) bool { return s == state })
+		states = append(states, state)
+		for len(states) > m.cfg.MaxAttempts {
+			// Repeating this delete when the swap loses is harmless.
+			if _, err := m.st.CompareAndDelete(ctx, attemptKey(binding, states[0]), nil); err != nil {
+				return nil, 0, err
+			}
+			states = states[1:]
+		}
+		next, err := json.Marshal(states)
+		return next, ttl, err
+	})
 }
 
-// MarkOnce records key for ttl (at least a second) and reports whether it
-// was fresh: of any number of calls with the same key within ttl, on every
-// replica sharing the store, exactly one gets true. The store sees only a
-// hash of key. Callers prefix their keys with a purpose so that marks of
-// different kinds never collide. ErrUnavailable: the store failed.
-func (m *Manager) MarkOnce(ctx context.Context, key string, ttl time.Duration) (bool, error) {
-	if key == "" {
-		return false, errors.New("session: empty mark key")
+// takeAttempt returns and deletes the attempt under (binding, state): of
+// concurrent takers only the one whose compare-and-delete succeeds gets it.
+func (m *Manager) takeAttempt(ctx context.Context, binding, state string) ([]byte, error) {
+	key := attemptKey(binding, state)
+	data, err := m.st.Get(ctx, key)
+	if err != nil || data == nil {
+		return nil, err
 	}
-	if ttl < time.Second {
-		ttl = time.Second
+	taken, err := m.st.CompareAndDelete(ctx, key, data)
+	if err != nil || !taken {
+		return nil, err
 	}
-	h := sha256.Sum256([]byte(key))
-	fresh, err := m.be.markOnce(ctx, hex.EncodeToString(h[:]), ttl)
+	err = m.update(ctx, bindingPrefix+"{"+binding+"}", func(cur []byte) ([]byte, time.Duration, error) {
+		var states []string
+		if cur == nil || json.Unmarshal(cur, &states) != nil {
+			return cur, 0, nil
+		}
+		states = slices.DeleteFunc(states, func(s string) bool { return s == state })
+		if len(states) == 0 {
+			return nil, 0, nil
+		}
+		next, err := json.Marshal(states)
+		return next, m.cfg.AttemptTTL, err
+	})
 	if err != nil {
-		return false, unavailable(err)
+		m.cfg.Logger.WarnContext(ctx, "session: unlist taken attempt failed", "error", err)
 	}
-	return fresh, nil
+	return data, nil
+}
+
+func attemptKey(binding, state string) string {
+	return attemptPrefix + "{" + binding + "}:" + state
 }

@@ -227,7 +227,7 @@ func testSlidingTouch(t *testing.T, e *env) {
 			t.Fatalf("LastTouched moved within the touch interval")
 		}
 	}
-	if n := wc.n.Load(); n != 0 {
+	if n := wc.writes(); n != 0 {
 		t.Fatalf("%d store writes for 5 plain reads within the touch interval, want 0", n)
 	}
 	if ttl, _ := e.ttl(t, s.id); ttl > ttl0 {
@@ -236,7 +236,7 @@ func testSlidingTouch(t *testing.T, e *env) {
 
 	e.clock.Advance(35 * time.Minute) // 40m in: past max(1m, 6m)
 	got := mustLoad(t, m, b)
-	if n := wc.n.Load(); n != 1 {
+	if n := wc.writes(); n != 1 {
 		t.Fatalf("%d store writes for a read past the touch interval, want 1", n)
 	}
 	if !got.LastTouched.Equal(e.clock.Now()) {
@@ -247,7 +247,7 @@ func testSlidingTouch(t *testing.T, e *env) {
 		t.Fatalf("TTL after touch = %v, want ~50m", ttl)
 	}
 	mustLoad(t, m, b)
-	if n := wc.n.Load(); n != 1 {
+	if n := wc.writes(); n != 1 {
 		t.Fatalf("a read right after a touch wrote again (%d writes)", n)
 	}
 }
