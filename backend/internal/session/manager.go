@@ -257,7 +257,7 @@ func (m *Manager) destroy(r *http.Request) (*Session, error) {
 		if errors.Is(err, errChanged) {
 			continue
 		}
-		if err != nil {
+		if err != nil && !m.gone(ctx, gs.ID) {
 			return nil, unavailable(err)
 		}
 		var sr storedRecord
@@ -269,6 +269,14 @@ func (m *Manager) destroy(r *http.Request) (*Session, error) {
 		return s, nil
 	}
 	return nil, unavailable(errContention)
+}
+
+// gone reports whether the session id is provably absent now: after a
+// delete whose answer was lost (the connection dropped), the session is
+// then gone either way, and sign-out can go on to revoke its tokens.
+func (m *Manager) gone(ctx context.Context, id string) bool {
+	raw, err := m.st.Get(ctx, sessionKey(id))
+	return err == nil && raw == nil
 }
 
 // Save persists s (after a token refresh) under the same id: it bumps

@@ -33,6 +33,12 @@ func runStoreSuite(t *testing.T, newEnv func(t testing.TB) *env) {
 	t.Run("MarkJTI", func(t *testing.T) { testMarkJTI(t, newEnv(t)) })
 	t.Run("LockExclusion", func(t *testing.T) { testLockExclusion(t, newEnv(t)) })
 	t.Run("LockContext", func(t *testing.T) { testLockContext(t, newEnv(t)) })
+	t.Run("UpgradeKeepsSessions", func(t *testing.T) { testUpgradeKeepsSessions(t, newEnv(t)) })
+	t.Run("SaveConflicts", func(t *testing.T) { testSaveConflicts(t, newEnv(t)) })
+	t.Run("IndexBound", func(t *testing.T) { testIndexBound(t, newEnv(t)) })
+	t.Run("ConcurrentCreates", func(t *testing.T) { testConcurrentCreates(t, newEnv(t)) })
+	t.Run("LostReplies", func(t *testing.T) { testLostReplies(t, newEnv(t)) })
+	t.Run("DestroyKeepsCookieOnFailure", func(t *testing.T) { testDestroyKeepsCookieOnFailure(t, newEnv(t)) })
 }
 
 func testCreateLoad(t *testing.T, newEnv func(t testing.TB) *env) {
