@@ -18,6 +18,7 @@ import (
 	"github.com/logto-bff/bff/backend/internal/httpapi"
 	"github.com/logto-bff/bff/backend/internal/metrics"
 	"github.com/logto-bff/bff/backend/internal/session"
+	"github.com/logto-bff/bff/backend/internal/store"
 )
 
 // Server limits.
@@ -161,10 +162,29 @@ func newSessions(cfg *config.Config, logger *slog.Logger) (*session.Manager, err
 		AbsoluteLifetime: cfg.SessionLifetime,
 		Logger:           logger.With("component", "session"),
 	}
-	if cfg.SessionStore == config.StoreRedis {
-		return session.NewRedis(scfg, cfg.RedisURL)
+	st, err := newStore(cfg)
+	if err != nil {
+		return nil, err
 	}
-	return session.NewMemory(scfg)
+	m, err := session.New(scfg, st)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	return m, nil
+}
+
+// newStore builds the session store BFF_SESSION_STORE names. A Redis that
+// is down at start is not an error: the store dials on use.
+func newStore(cfg *config.Config) (store.Store, error) {
+	if cfg.SessionStore == config.StoreRedis {
+		r, err := store.OpenRedis(cfg.RedisURL, store.RedisOptions{})
+		if err != nil {
+			return nil, err
+		}
+		return r, nil
+	}
+	return store.NewMemory(store.MemoryOptions{}), nil
 }
 
 // serve runs the BFF on ln (and /metrics on BFF_METRICS_LISTEN when set)

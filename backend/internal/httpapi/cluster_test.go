@@ -61,6 +61,7 @@ type clusterOptions struct {
 	store     string // default redis
 	routes    string // BFF_API_ROUTES (upstream URLs resolved by the test)
 	transport http.RoundTripper
+	redisOpts []redistest.Option // for the redis-server (e.g. persistence)
 }
 
 func newCluster(t testing.TB, o clusterOptions) *cluster {
@@ -123,7 +124,7 @@ func newCluster(t testing.TB, o clusterOptions) *cluster {
 	idpHandler.Store(&ih)
 
 	if o.store == storeRedis {
-		cl.redis = redistest.Start(t)
+		cl.redis = redistest.Start(t, o.redisOpts...)
 	}
 	var routes []proxy.Route
 	if o.routes != "" {
