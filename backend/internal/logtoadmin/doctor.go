@@ -62,8 +62,10 @@ type doctor struct {
 	checks []Check
 }
 
-func (d *doctor) ok(name string)               { d.checks = append(d.checks, Check{Name: name, OK: true}) }
-func (d *doctor) skip(name, why string)        { d.checks = append(d.checks, Check{Name: name, OK: true, Skipped: why}) }
+func (d *doctor) ok(name string) { d.checks = append(d.checks, Check{Name: name, OK: true}) }
+func (d *doctor) skip(name, why string) {
+	d.checks = append(d.checks, Check{Name: name, OK: true, Skipped: why})
+}
 func (d *doctor) fail(name, problem, fix string) {
 	d.checks = append(d.checks, Check{Name: name, Problem: problem, Fix: fix})
 }
