@@ -111,7 +111,11 @@ type APIError struct {
 }
 
 func (e *APIError) Error() string {
-	return fmt.Sprintf("%s /api%s: %d %s %s", e.Method, e.Path, e.Status, e.Code, e.Message)
+	s := fmt.Sprintf("%s /api%s: %d %s %s", e.Method, e.Path, e.Status, e.Code, e.Message)
+	if e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden {
+		s += " — " + fixRole
+	}
+	return s
 }
 
 // Unwrap maps 404 to ErrNotFound and 401/403 to ErrForbidden.
