@@ -37,6 +37,8 @@ var (
 	ErrResource = errors.New("unknown Management API resource")
 	// ErrForbidden: the M2M app lacks the Management API role.
 	ErrForbidden = errors.New("the M2M app may not use the Management API")
+	// ErrIssuer: discovery's issuer is not <endpoint>/oidc.
+	ErrIssuer = errors.New("issuer mismatch")
 	// ErrNotFound: the Management API answered 404.
 	ErrNotFound = errors.New("not found")
 )
@@ -190,6 +192,34 @@ func (c *Client) Token(ctx context.Context) (string, error) {
 	c.token = tr.AccessToken
 	c.expires = time.Now().Add(time.Duration(tr.ExpiresIn) * time.Second)
 	return c.token, nil
+}
+
+// CheckIssuer fetches the discovery document and checks that its issuer is
+// <endpoint>/oidc, the issuer the BFF derives from LOGTO_ENDPOINT (it
+// rejects every token otherwise).
+func (c *Client) CheckIssuer(ctx context.Context) error {
+	want := c.cfg.Endpoint + "/oidc"
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, want+"/.well-known/openid-configuration", nil)
+	if err != nil {
+		return fmt.Errorf("discovery: %w", err)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return unreachable(c.cfg.Endpoint, err)
+	}
+	defer resp.Body.Close()
+	var doc struct {
+		Issuer string `json:"issuer"`
+	}
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&doc) != nil {
+		return &FixError{Err: fmt.Errorf("%w: %s/.well-known/openid-configuration answered %d", ErrUnreachable, want, resp.StatusCode),
+			Fix: "check LOGTO_ENDPOINT: the tenant endpoint, without /oidc"}
+	}
+	if doc.Issuer != want {
+		return &FixError{Err: fmt.Errorf("%w: Logto's issuer is %q, not %q", ErrIssuer, doc.Issuer, want),
+			Fix: "set LOGTO_ENDPOINT to the URL Logto knows itself by (its ENDPOINT setting, or the custom domain)"}
+	}
+	return nil
 }
 
 // do calls the Management API: in (when not nil) is sent as JSON, the answer

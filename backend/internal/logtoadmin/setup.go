@@ -86,12 +86,18 @@ func (r *Result) add(a Action, format string, args ...any) {
 	r.Items = append(r.Items, Item{Action: a, What: fmt.Sprintf(format, args...)})
 }
 
-// Setup makes the tenant hold what p describes: it finds each item, creates
-// what is missing and brings what differs back to p. Running it twice in a
+// Setup makes the tenant hold what p describes: it checks that discovery's
+// issuer is <endpoint>/oidc, then finds each item, creates what is missing
+// and brings what differs back to p. Running it twice in a
 // row reports every item unchanged the second time. It deletes nothing.
 func Setup(ctx context.Context, c *Client, p Plan) (*Result, error) {
 	if p.AppName == "" && p.AppID == "" {
 		return nil, errors.New("setup: an app name or id is required")
+	}
+	// Before changing anything: the BFF will derive its issuer from the
+	// same endpoint.
+	if err := c.CheckIssuer(ctx); err != nil {
+		return nil, fmt.Errorf("setup: %w", err)
 	}
 	res := &Result{}
 	app, err := setupApp(ctx, c, p, res)

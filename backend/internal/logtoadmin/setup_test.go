@@ -180,6 +180,9 @@ func TestSetupErrors(t *testing.T) {
 		message string
 	}{
 		{"unreachable", func(f *logtoadmintest.Fake, c *logtoadmin.Config, p *logtoadmin.Plan) { c.Endpoint = deadURL }, logtoadmin.ErrUnreachable, "LOGTO_ENDPOINT"},
+		{"issuer mismatch", func(f *logtoadmintest.Fake, c *logtoadmin.Config, p *logtoadmin.Plan) {
+			c.Endpoint = strings.Replace(f.URL, "127.0.0.1", "localhost", 1)
+		}, logtoadmin.ErrIssuer, "LOGTO_ENDPOINT"},
 		{"wrong M2M secret", func(f *logtoadmintest.Fake, c *logtoadmin.Config, p *logtoadmin.Plan) { c.AppSecret = "nope" }, logtoadmin.ErrCredentials, "LOGTO_M2M_APP_SECRET"},
 		{"unknown M2M app", func(f *logtoadmintest.Fake, c *logtoadmin.Config, p *logtoadmin.Plan) { c.AppID = "nope" }, logtoadmin.ErrCredentials, "LOGTO_M2M_APP_ID"},
 		{"no M2M credentials", func(f *logtoadmintest.Fake, c *logtoadmin.Config, p *logtoadmin.Plan) { c.AppID = "" }, logtoadmin.ErrCredentials, "not set"},
@@ -230,6 +233,10 @@ func TestSetupErrors(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), tt.message) {
 				t.Errorf("error %q lacks %q", err, tt.message)
+			}
+			if tt.is != nil && len(f.Calls) != 0 {
+				// Access and endpoint problems stop setup before any change.
+				t.Errorf("changes before the error: %v", f.Calls)
 			}
 			if strings.Contains(err.Error(), logtoadmintest.M2MAppSecret) {
 				t.Errorf("the M2M secret is in the error: %q", err)
