@@ -136,12 +136,24 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
+// binDir holds the bff binary built for this test run.
+var binDir string
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
 // buildBFF builds the bff command once per test binary.
 var buildBFF = sync.OnceValues(func() (string, error) {
 	dir, err := os.MkdirTemp("", "logtoit-bff-")
 	if err != nil {
 		return "", err
 	}
+	binDir = dir
 	bin := filepath.Join(dir, "bff")
 	out, err := exec.Command("go", "build", "-o", bin, "github.com/logto-bff/bff/backend/cmd/bff").CombinedOutput()
 	if err != nil {
