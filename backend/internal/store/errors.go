@@ -28,3 +28,13 @@ func roundTTL(ttl time.Duration) time.Duration {
 	}
 	return ttl
 }
+
+// ErrUnknownOutcome is wrapped by the error of a CompareAndSwap or
+// CompareAndDelete whose connection failed with the command in flight when
+// the store, reading the key back, cannot tell whether it was applied: the
+// key no longer holds the old value, which this call or another one may
+// have changed. A caller whose new value is unique to it (a random lease
+// token, a record with a fresh nonce) may treat it as applied when Get
+// returns that value; a caller of a single-use mark must treat it as
+// "store unavailable", never as success.
+var ErrUnknownOutcome = errors.New("store: outcome unknown")

@@ -42,10 +42,14 @@ type Store interface {
 	Set(ctx context.Context, key string, value []byte, ttl time.Duration) error
 	// CompareAndSwap stores value at key for ttl only if the key holds
 	// exactly old; old == nil means "only if the key is absent". It reports
-	// whether it stored.
+	// whether it stored. An error wrapping ErrUnknownOutcome means the
+	// swap may have been applied (its connection failed with it in
+	// flight); any other error means it was not.
 	CompareAndSwap(ctx context.Context, key string, old, value []byte, ttl time.Duration) (bool, error)
 	// CompareAndDelete deletes key only if it holds exactly old; old == nil
 	// deletes whatever it holds. It reports whether a value was deleted.
+	// An error wrapping ErrUnknownOutcome means the key may have been
+	// deleted by this call or another; any other error means it was not.
 	CompareAndDelete(ctx context.Context, key string, old []byte) (bool, error)
 	// Ping reports whether the store answers now.
 	Ping(ctx context.Context) error
