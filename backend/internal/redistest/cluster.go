@@ -266,3 +266,29 @@ func (c *Cluster) KillClients() int {
 	c.t.Helper()
 	return killAll(c.t, c.Nodes)
 }
+
+// WaitAllReplicated waits until the writes acknowledged so far by every
+// live primary have reached its replica (WAIT 1 on each).
+func (c *Cluster) WaitAllReplicated() {
+	c.t.Helper()
+	seen := map[string]bool{}
+	for _, n := range c.Nodes {
+		if !n.Running() {
+			continue
+		}
+		view, err := c.nodesView(n)
+		if err != nil {
+			continue
+		}
+		for _, v := range view {
+			if v.primary && !v.failed && len(v.slots) > 0 && !seen[v.addr] {
+				seen[v.addr] = true
+				waitReplicated(c.t, v.addr)
+			}
+		}
+		break
+	}
+	if len(seen) != 3 {
+		c.t.Fatalf("redistest: WaitAllReplicated found %d live primaries, want 3", len(seen))
+	}
+}
