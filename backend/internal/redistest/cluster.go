@@ -30,13 +30,17 @@ type Cluster struct {
 // of Start; redis-cli must be installed next to redis-server.
 func StartCluster(t testing.TB) *Cluster {
 	t.Helper()
+	cli, err := exec.LookPath("redis-cli")
+	if err != nil {
+		// Debian's redis-server depends on redis-tools, which has it.
+		if inCI() {
+			t.Fatalf("redistest: redis-cli not found on PATH; it is required when CI is set")
+		}
+		t.Skipf("redistest: redis-cli not found on PATH; skipping (set CI=true to make this a failure)")
+	}
 	c := &Cluster{t: t}
 	for range 6 {
 		c.Nodes = append(c.Nodes, Start(t, func(o *options) { o.clusterNodeTimeout = clusterNodeTimeout }))
-	}
-	cli, err := exec.LookPath("redis-cli")
-	if err != nil {
-		t.Fatalf("redistest: redis-cli not found: %v", err)
 	}
 	args := []string{"--cluster", "create"}
 	for _, n := range c.Nodes {

@@ -20,8 +20,9 @@ const (
 )
 
 // Sentinel is a replicated Redis watched by Sentinel, on loopback: one
-// primary, one replica and three sentinels (quorum 2), each a real process
-// stopped when the test ends. Its methods must be called from the test's
+// primary, one replica and three sentinels (quorum 2; redis-server
+// --sentinel, so no other binary is needed), each a real process stopped
+// when the test ends. Its methods must be called from the test's
 // goroutine.
 type Sentinel struct {
 	t testing.TB
