@@ -1,4 +1,8 @@
-// Package redistest runs a real redis-server for tests.
+// Package redistest runs real Redis for tests: one redis-server (Start), a
+// Sentinel topology (StartSentinel: 1 primary, 1 replica, 3 sentinels) or a
+// Cluster (StartCluster: 3 primaries + 3 replicas), with ways to kill a
+// primary and wait for the promotion, and to drop every client connection
+// (KillClients) as a restart or a fail-over would.
 //
 // Every test that needs Redis starts its own server on a free 127.0.0.1
 // port, with its data directory in t.TempDir(), and the server is stopped in
