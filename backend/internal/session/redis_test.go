@@ -264,6 +264,15 @@ func TestRedisDownAtStart(t *testing.T) {
 		t.Fatalf("Create with Redis down: %v", err)
 	}
 	e.redis.Start()
+	// The store remembers a failed dial for a moment; Ping says when it
+	// answers again.
+	deadline := time.Now().Add(5 * time.Second)
+	for m.Ping(ctx) != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("Ping still failing 5s after Redis started")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	create(t, m, b, sampleRecord("u", "s"))
 	mustLoad(t, m, b)
 }
