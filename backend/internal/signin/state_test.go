@@ -6,7 +6,9 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"net/http"
+	"os"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -460,4 +462,21 @@ func FuzzOpenState(f *testing.F) {
 			t.Fatalf("opened %q to %+v", state, o.attempt)
 		}
 	})
+}
+
+// The contract (api/openapi.yaml) states the callback's state bound.
+func TestContractStatesTheBound(t *testing.T) {
+	spec, err := os.ReadFile("../../../api/openapi.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(spec), "\n") {
+		if strings.Contains(line, "name: state, in: query") {
+			if want := fmt.Sprintf("maxLength: %d", MaxStateLength); !strings.Contains(line, want) {
+				t.Errorf("api/openapi.yaml's callback state parameter does not say %s: %s", want, line)
+			}
+			return
+		}
+	}
+	t.Error("api/openapi.yaml has no callback state parameter")
 }
