@@ -120,6 +120,9 @@ func (k *Keeper) Begin(w http.ResponseWriter, r *http.Request, a authflow.Attemp
 	if err != nil {
 		return a, err
 	}
+	if a.CreatedAt.IsZero() {
+		a.CreatedAt = k.seal.now()
+	}
 	state, err := k.seal.seal(h, a)
 	if err != nil {
 		return a, err
@@ -129,9 +132,6 @@ func (k *Keeper) Begin(w http.ResponseWriter, r *http.Request, a authflow.Attemp
 		handles = handles[len(handles)-k.maxPending:]
 	}
 	k.setCookie(w, handles)
-	if a.CreatedAt.IsZero() {
-		a.CreatedAt = k.seal.now()
-	}
 	a.State = state
 	return a, nil
 }
@@ -172,25 +172,25 @@ func (k *Keeper) Consume(ctx context.Context, w http.ResponseWriter, r *http.Req
 	if !fresh {
 		return ErrInvalidState
 	}
-	handles := slices.DeleteFunc(k.handles(r), func(h Handle) bool { return h == p.opened.handle })
+	handles := slices.DeleteFunc(k.handles(r), func(h handle) bool { return h == p.opened.handle })
 	k.setCookie(w, handles)
 	return nil
 }
 
 // handles returns the handles of the request's binding cookie, oldest
 // first; none for a missing or malformed cookie.
-func (k *Keeper) handles(r *http.Request) []Handle {
+func (k *Keeper) handles(r *http.Request) []handle {
 	c, err := r.Cookie(k.cookieName)
-	if err != nil || len(c.Value) > base64.RawURLEncoding.EncodedLen(maxPendingLimit*HandleSize) {
+	if err != nil || len(c.Value) > base64.RawURLEncoding.EncodedLen(maxPendingLimit*handleSize) {
 		return nil
 	}
 	raw, err := base64.RawURLEncoding.Strict().DecodeString(c.Value)
-	if err != nil || len(raw) == 0 || len(raw)%HandleSize != 0 {
+	if err != nil || len(raw) == 0 || len(raw)%handleSize != 0 {
 		return nil
 	}
-	hs := make([]Handle, 0, len(raw)/HandleSize)
-	for i := 0; i < len(raw); i += HandleSize {
-		hs = append(hs, Handle(raw[i:i+HandleSize]))
+	hs := make([]handle, 0, len(raw)/handleSize)
+	for i := 0; i < len(raw); i += handleSize {
+		hs = append(hs, handle(raw[i:i+handleSize]))
 	}
 	if len(hs) > k.maxPending {
 		hs = hs[len(hs)-k.maxPending:]
@@ -201,7 +201,7 @@ func (k *Keeper) handles(r *http.Request) []Handle {
 // setCookie writes the binding cookie holding handles (SameSite=Lax: it
 // must come back on the top-level redirect from Logto to the callback),
 // or deletes it when there are none.
-func (k *Keeper) setCookie(w http.ResponseWriter, handles []Handle) {
+func (k *Keeper) setCookie(w http.ResponseWriter, handles []handle) {
 	c := &http.Cookie{
 		Name:     k.cookieName,
 		Path:     "/",
@@ -213,7 +213,7 @@ func (k *Keeper) setCookie(w http.ResponseWriter, handles []Handle) {
 	if len(handles) == 0 {
 		c.MaxAge = -1
 	} else {
-		raw := make([]byte, 0, len(handles)*HandleSize)
+		raw := make([]byte, 0, len(handles)*handleSize)
 		for _, h := range handles {
 			raw = append(raw, h[:]...)
 		}

@@ -57,8 +57,8 @@ const (
 	// MaxStateLength bounds the state Open accepts, in characters. A state
 	// sealed by Seal is never longer (see TestStateLengthBound).
 	MaxStateLength = 4 * (stateOverhead + payloadOverhead + 2*maxSecretField + MaxReturnTo + 2) / 3
-	// HandleSize is the size in bytes of one per-attempt handle.
-	HandleSize = 16
+	// handleSize is the size in bytes of one per-attempt handle.
+	handleSize = 16
 )
 
 const (
@@ -76,12 +76,12 @@ const (
 // every case alike.
 var ErrInvalidState = errors.New("signin: invalid, expired or used state")
 
-// Handle binds one sealed state to the browser that holds it.
-type Handle [HandleSize]byte
+// handle binds one sealed state to the browser that holds it.
+type handle [handleSize]byte
 
 // newHandle returns a random handle.
-func newHandle(r io.Reader) (Handle, error) {
-	var h Handle
+func newHandle(r io.Reader) (handle, error) {
+	var h handle
 	if _, err := io.ReadFull(r, h[:]); err != nil {
 		return h, fmt.Errorf("signin: random: %w", err)
 	}
@@ -108,15 +108,15 @@ func newSealer(secret []byte, ttl time.Duration, now func() time.Time, r io.Read
 	return &sealer{aead: aead, ttl: ttl, now: now, rand: r}, nil
 }
 
-func additionalData(h Handle) []byte {
-	ad := make([]byte, 0, len(adPrefix)+1+HandleSize)
+func additionalData(h handle) []byte {
+	ad := make([]byte, 0, len(adPrefix)+1+handleSize)
 	ad = append(ad, adPrefix...)
 	ad = append(ad, version)
 	return append(ad, h[:]...)
 }
 
 // seal returns the state for a (its State is ignored) bound to h.
-func (s *sealer) seal(h Handle, a authflow.Attempt) (string, error) {
+func (s *sealer) seal(h handle, a authflow.Attempt) (string, error) {
 	if len(a.Nonce) == 0 || len(a.Nonce) > maxSecretField || len(a.CodeVerifier) == 0 || len(a.CodeVerifier) > maxSecretField {
 		return "", errors.New("signin: nonce and code verifier must be 1..255 bytes")
 	}
@@ -148,90 +148,84 @@ func (s *sealer) seal(h Handle, a authflow.Attempt) (string, error) {
 // it used.
 type opened struct {
 	attempt authflow.Attempt
-	handle  Handle
+	handle  handle
 	digest  [sha256.Size]byte
 }
 
 // open returns the attempt sealed in state under one of handles, or
 // ErrInvalidState. It checks the expiry against the injected clock.
-func (s *sealer) open(state string, handles []Handle) (*opened, error) {
+func (s *sealer) open(state string, handles []handle) (*opened, error) {
 	if len(state) == 0 || len(state) > MaxStateLength || len(handles) == 0 {
 		return nil, ErrInvalidState
 	}
+	// Strict: one state has one spelling, so one digest for the mark.
 	raw, err := base64.RawURLEncoding.Strict().DecodeString(state)
 	if err != nil || len(raw) < stateOverhead+payloadOverhead || raw[0] != version {
 		return nil, ErrInvalidState
 	}
 	nonce, ct := raw[1:1+chacha20poly1305.NonceSizeX], raw[1+chacha20poly1305.NonceSizeX:]
-	var (
-		payload []byte
-		handle  Handle
-		ok      bool
-	)
 	for _, h := range handles {
-		if p, err := s.aead.Open(nil, nonce, ct, additionalData(h)); err == nil {
-			payload, handle, ok = p, h, true
-			break
+		payload, err := s.aead.Open(nil, nonce, ct, additionalData(h))
+		if err != nil {
+			continue
 		}
+		a, ok := decodePayload(payload)
+		if !ok {
+			return nil, ErrInvalidState
+		}
+		// A state from the future (beyond the clock skew between
+		// replicas) was not sealed by a sane replica.
+		if age := s.now().Sub(a.CreatedAt); age >= s.ttl || age < -maxSkew {
+			return nil, ErrInvalidState
+		}
+		a.State = state
+		return &opened{attempt: a, handle: h, digest: sha256.Sum256(raw)}, nil
 	}
-	if !ok {
-		return nil, ErrInvalidState
-	}
-	a, ok := decodePayload(payload)
-	if !ok {
-		return nil, ErrInvalidState
-	}
-	now := s.now()
-	// A state from the future (beyond clock skew between replicas) was not
-	// sealed by a sane replica.
-	if age := now.Sub(a.CreatedAt); age >= s.ttl || age < -maxSkew {
-		return nil, ErrInvalidState
-	}
-	a.State = state
-	return &opened{attempt: a, handle: handle, digest: sha256.Sum256(raw)}, nil
+	return nil, ErrInvalidState
 }
 
 // maxSkew is the clock difference between replicas tolerated on a state's
 // creation time; the single-use mark outlives the state by as much.
 const maxSkew = time.Minute
 
-func decodePayload(p []byte) (authflow.Attempt, bool) {
-	var a authflow.Attempt
-	if len(p) < payloadOverhead {
-		return a, false
-	}
-	a.CreatedAt = time.UnixMilli(int64(binary.BigEndian.Uint64(p)))
-	p = p[8:]
-	field := func(n int) (string, bool) {
-		if n == 0 || len(p) < n {
-			return "", false
-		}
-		v := string(p[:n])
-		p = p[n:]
-		return v, true
-	}
-	var ok bool
-	if len(p) < 1 {
-		return a, false
-	}
-	n := int(p[0])
-	p = p[1:]
-	if a.Nonce, ok = field(n); !ok || len(p) < 1 {
-		return a, false
-	}
-	n = int(p[0])
-	p = p[1:]
-	if a.CodeVerifier, ok = field(n); !ok || len(p) < 2 {
-		return a, false
-	}
-	n = int(binary.BigEndian.Uint16(p))
-	p = p[2:]
-	if len(p) != n || n > MaxReturnTo {
-		return a, false
-	}
-	a.ReturnTo = string(p)
-	return a, true
+// decodePayload reverses seal's encoding: created-at (Unix ms), then the
+// nonce and the code verifier (1-byte lengths, not empty), then returnTo
+// (2-byte length) and nothing after it.
+func decodePayload(p []byte) (a authflow.Attempt, ok bool) {
+	r := payloadReader{p: p}
+	a.CreatedAt = time.UnixMilli(int64(r.num(8)))
+	a.Nonce = r.bytes(int(r.num(1)))
+	a.CodeVerifier = r.bytes(int(r.num(1)))
+	n := int(r.num(2))
+	a.ReturnTo = r.bytes(n)
+	return a, !r.bad && len(r.p) == 0 && a.Nonce != "" && a.CodeVerifier != "" && n <= MaxReturnTo
 }
+
+// payloadReader reads big-endian fields; a short read sets bad.
+type payloadReader struct {
+	p   []byte
+	bad bool
+}
+
+func (r *payloadReader) next(n int) []byte {
+	if r.bad || len(r.p) < n {
+		r.bad = true
+		return nil
+	}
+	b := r.p[:n]
+	r.p = r.p[n:]
+	return b
+}
+
+func (r *payloadReader) num(n int) uint64 {
+	var v uint64
+	for _, c := range r.next(n) {
+		v = v<<8 | uint64(c)
+	}
+	return v
+}
+
+func (r *payloadReader) bytes(n int) string { return string(r.next(n)) }
 
 // defaultRand is crypto/rand, whose Read never fails (Go ≥ 1.24).
 var defaultRand io.Reader = rand.Reader

@@ -5,15 +5,18 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/chacha20poly1305"
 
 	"github.com/logto-bff/bff/backend/internal/authflow"
 )
@@ -70,7 +73,7 @@ func testAttempt(returnTo string) authflow.Attempt {
 	}
 }
 
-func randomHandle(t testing.TB) Handle {
+func randomHandle(t testing.TB) handle {
 	h, err := newHandle(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -88,7 +91,7 @@ func TestSealOpenRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatalf("seal %d bytes: %v", len(rt), err)
 		}
-		o, err := k.seal.open(state, []Handle{randomHandle(t), h})
+		o, err := k.seal.open(state, []handle{randomHandle(t), h})
 		if err != nil {
 			t.Fatalf("open %d bytes: %v", len(rt), err)
 		}
@@ -122,7 +125,7 @@ func TestStateLengthBound(t *testing.T) {
 	if len(state) > MaxStateLength {
 		t.Errorf("largest state is %d characters, bound %d", len(state), MaxStateLength)
 	}
-	if _, err := k.seal.open(state, []Handle{h}); err != nil {
+	if _, err := k.seal.open(state, []handle{h}); err != nil {
 		t.Errorf("largest state does not open: %v", err)
 	}
 	// What the BFF really seals (43-character nonce and verifier) with
@@ -145,7 +148,7 @@ func TestStateLengthBound(t *testing.T) {
 		}
 	}
 	// A state longer than the bound is refused before any work.
-	if _, err := k.seal.open(strings.Repeat("A", MaxStateLength+1), []Handle{h}); !errors.Is(err, ErrInvalidState) {
+	if _, err := k.seal.open(strings.Repeat("A", MaxStateLength+1), []handle{h}); !errors.Is(err, ErrInvalidState) {
 		t.Errorf("an overlong state: %v", err)
 	}
 }
@@ -170,18 +173,18 @@ func TestTamperEveryByte(t *testing.T) {
 		for _, flip := range []byte{0x01, 0x80, 0xff} {
 			b := bytes.Clone(raw)
 			b[i] ^= flip
-			if _, err := k.seal.open(base64.RawURLEncoding.EncodeToString(b), []Handle{h}); !errors.Is(err, ErrInvalidState) {
+			if _, err := k.seal.open(base64.RawURLEncoding.EncodeToString(b), []handle{h}); !errors.Is(err, ErrInvalidState) {
 				t.Fatalf("byte %d ^ %#x opened: %v", i, flip, err)
 			}
 		}
 	}
 	// Every truncation and every extension.
 	for n := range len(raw) {
-		if _, err := k.seal.open(base64.RawURLEncoding.EncodeToString(raw[:n]), []Handle{h}); !errors.Is(err, ErrInvalidState) {
+		if _, err := k.seal.open(base64.RawURLEncoding.EncodeToString(raw[:n]), []handle{h}); !errors.Is(err, ErrInvalidState) {
 			t.Fatalf("truncated to %d bytes opened", n)
 		}
 	}
-	if _, err := k.seal.open(base64.RawURLEncoding.EncodeToString(append(bytes.Clone(raw), 0)), []Handle{h}); !errors.Is(err, ErrInvalidState) {
+	if _, err := k.seal.open(base64.RawURLEncoding.EncodeToString(append(bytes.Clone(raw), 0)), []handle{h}); !errors.Is(err, ErrInvalidState) {
 		t.Fatal("extended state opened")
 	}
 	// Another spelling of the same bytes (padding, standard alphabet,
@@ -196,7 +199,7 @@ func TestTamperEveryByte(t *testing.T) {
 		if alt == state {
 			continue
 		}
-		if _, err := k.seal.open(alt, []Handle{h}); !errors.Is(err, ErrInvalidState) {
+		if _, err := k.seal.open(alt, []handle{h}); !errors.Is(err, ErrInvalidState) {
 			t.Errorf("another spelling %q opened", alt)
 		}
 	}
@@ -221,26 +224,26 @@ func TestWrongKeyOtherHandleExpiry(t *testing.T) {
 	h := randomHandle(t)
 	state, _ := k.seal.seal(h, testAttempt("/"))
 
-	if _, err := other.seal.open(state, []Handle{h}); !errors.Is(err, ErrInvalidState) {
+	if _, err := other.seal.open(state, []handle{h}); !errors.Is(err, ErrInvalidState) {
 		t.Error("opened under another secret")
 	}
-	if _, err := k.seal.open(state, []Handle{randomHandle(t), randomHandle(t)}); !errors.Is(err, ErrInvalidState) {
+	if _, err := k.seal.open(state, []handle{randomHandle(t), randomHandle(t)}); !errors.Is(err, ErrInvalidState) {
 		t.Error("opened with other handles")
 	}
 	if _, err := k.seal.open(state, nil); !errors.Is(err, ErrInvalidState) {
 		t.Error("opened without handles")
 	}
 	clk.Advance(DefaultTTL - time.Millisecond)
-	if _, err := k.seal.open(state, []Handle{h}); err != nil {
+	if _, err := k.seal.open(state, []handle{h}); err != nil {
 		t.Errorf("refused just before expiry: %v", err)
 	}
 	clk.Advance(time.Millisecond)
-	if _, err := k.seal.open(state, []Handle{h}); !errors.Is(err, ErrInvalidState) {
+	if _, err := k.seal.open(state, []handle{h}); !errors.Is(err, ErrInvalidState) {
 		t.Error("opened at expiry")
 	}
 	// A state from the future (beyond the tolerated skew) is refused.
 	future, _ := k.seal.seal(h, authflow.Attempt{Nonce: "n", CodeVerifier: "v", CreatedAt: clk.Now().Add(2 * maxSkew)})
-	if _, err := k.seal.open(future, []Handle{h}); !errors.Is(err, ErrInvalidState) {
+	if _, err := k.seal.open(future, []handle{h}); !errors.Is(err, ErrInvalidState) {
 		t.Error("opened a state created in the future")
 	}
 }
@@ -414,7 +417,7 @@ func TestBindingCookie(t *testing.T) {
 	}
 	// Malformed cookies count as none: a new list starts.
 	k := newTestKeeper(t, clk, &marks{}, testSecret)
-	for _, v := range []string{"", "x", "%%%", strings.Repeat("A", 10000), base64.RawURLEncoding.EncodeToString(make([]byte, HandleSize+1))} {
+	for _, v := range []string{"", "x", "%%%", strings.Repeat("A", 10000), base64.RawURLEncoding.EncodeToString(make([]byte, handleSize+1))} {
 		b := &browser{cookies: []*http.Cookie{{Name: "bff-signin", Value: v}}}
 		if hs := k.handles(b.request("/")); len(hs) != 0 {
 			t.Errorf("cookie %.20q gave %d handles", v, len(hs))
@@ -443,14 +446,17 @@ func TestNewValidatesConfig(t *testing.T) {
 func FuzzOpenState(f *testing.F) {
 	clk := &clock{t: time.Date(2026, 12, 6, 22, 0, 0, 0, time.UTC)}
 	k := newTestKeeper(f, clk, &marks{}, testSecret)
-	var h Handle
+	var h handle
 	copy(h[:], "fuzz-handle-0123")
 	good, _ := k.seal.seal(h, testAttempt("/x"))
 	for _, seed := range []string{good, good[:len(good)-1], "", "A", strings.Repeat("A", 200), "AQ", good + "A"} {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, state string) {
-		o, err := k.seal.open(state, []Handle{h})
+		// The payload parser never panics on any bytes (it only ever sees
+		// authenticated ones).
+		decodePayload([]byte(state))
+		o, err := k.seal.open(state, []handle{h})
 		if err != nil {
 			if !errors.Is(err, ErrInvalidState) {
 				t.Fatalf("error %v is not ErrInvalidState", err)
@@ -479,4 +485,41 @@ func TestContractStatesTheBound(t *testing.T) {
 		}
 	}
 	t.Error("api/openapi.yaml has no callback state parameter")
+}
+
+// Authentic ciphertexts whose payload is malformed (only a holder of the
+// key could make them) are refused all the same.
+func TestMalformedPayloadRefused(t *testing.T) {
+	clk := &clock{t: time.Now()}
+	k := newTestKeeper(t, clk, &marks{}, testSecret)
+	h := randomHandle(t)
+	good := func() []byte {
+		p := binary.BigEndian.AppendUint64(nil, uint64(clk.Now().UnixMilli()))
+		p = append(p, 1, 'n', 1, 'v')
+		return binary.BigEndian.AppendUint16(p, 1)
+	}
+	sealRaw := func(payload []byte) string {
+		out := make([]byte, 1+chacha20poly1305.NonceSizeX)
+		out[0] = version
+		_, _ = rand.Read(out[1:])
+		out = k.seal.aead.Seal(out, out[1:], payload, additionalData(h))
+		return base64.RawURLEncoding.EncodeToString(out)
+	}
+	if _, err := k.seal.open(sealRaw(append(good(), '/')), []handle{h}); err != nil {
+		t.Fatalf("the well-formed payload: %v", err)
+	}
+	for name, p := range map[string][]byte{
+		"empty":            {},
+		"short":            good()[:5],
+		"trailing byte":    append(good(), '/', 'x'),
+		"missing returnTo": good(),
+		"empty nonce":      append(append(binary.BigEndian.AppendUint64(nil, uint64(clk.Now().UnixMilli())), 0, 1, 'v'), 0, 0),
+		"empty verifier":   append(append(binary.BigEndian.AppendUint64(nil, uint64(clk.Now().UnixMilli())), 1, 'n', 0), 0, 0),
+		"long returnTo": append(binary.BigEndian.AppendUint16(append(binary.BigEndian.AppendUint64(nil, uint64(clk.Now().UnixMilli())), 1, 'n', 1, 'v'),
+			MaxReturnTo+1), bytes.Repeat([]byte{'/'}, MaxReturnTo+1)...),
+	} {
+		if _, err := k.seal.open(sealRaw(p), []handle{h}); !errors.Is(err, ErrInvalidState) {
+			t.Errorf("%s payload opened: %v", name, err)
+		}
+	}
 }
