@@ -152,8 +152,8 @@ type opened struct {
 	digest  [sha256.Size]byte
 }
 
-// open returns the attempt sealed in state under one of handles, or
-// ErrInvalidState. It checks the expiry against the injected clock.
+// open returns the attempt sealed in state under one of handles (oldest
+// first), or ErrInvalidState. It checks the expiry against the injected clock.
 func (s *sealer) open(state string, handles []handle) (*opened, error) {
 	if len(state) == 0 || len(state) > MaxStateLength || len(handles) == 0 {
 		return nil, ErrInvalidState
@@ -164,7 +164,9 @@ func (s *sealer) open(state string, handles []handle) (*opened, error) {
 		return nil, ErrInvalidState
 	}
 	nonce, ct := raw[1:1+chacha20poly1305.NonceSizeX], raw[1+chacha20poly1305.NonceSizeX:]
-	for _, h := range handles {
+	// Newest first: the tab that began last is the likeliest to finish.
+	for i := len(handles) - 1; i >= 0; i-- {
+		h := handles[i]
 		payload, err := s.aead.Open(nil, nonce, ct, additionalData(h))
 		if err != nil {
 			continue
