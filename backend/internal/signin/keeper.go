@@ -114,15 +114,14 @@ func (k *Keeper) CookieName() string { return k.cookieName }
 // Begin seals a (from authflow.Client.NewAttempt) into a new state bound
 // to a new handle, adds the handle to the request's binding cookie
 // (dropping the oldest beyond MaxPending) and sets the cookie on w. It
-// returns a with State set. It writes nothing to any store.
+// returns a with State set and CreatedAt set to the Keeper's now (its
+// expiry is judged by the same clock). It writes nothing to any store.
 func (k *Keeper) Begin(w http.ResponseWriter, r *http.Request, a authflow.Attempt) (authflow.Attempt, error) {
 	h, err := newHandle(k.rand)
 	if err != nil {
 		return a, err
 	}
-	if a.CreatedAt.IsZero() {
-		a.CreatedAt = k.seal.now()
-	}
+	a.CreatedAt = k.seal.now() // the clock that judges expiry stamps it
 	state, err := k.seal.seal(h, a)
 	if err != nil {
 		return a, err

@@ -543,3 +543,24 @@ func BenchmarkSealOpen(b *testing.B) {
 		}
 	}
 }
+
+// Begin stamps the attempt with its own clock, the one Open judges by.
+func TestBeginStampsItsOwnClock(t *testing.T) {
+	clk := &clock{t: time.Date(2026, 12, 6, 22, 0, 0, 0, time.UTC)}
+	k := newTestKeeper(t, clk, &marks{}, testSecret)
+	b := &browser{}
+	a := testAttempt("/")
+	a.CreatedAt = clk.Now().Add(-time.Hour) // another component's clock
+	w := httptest.NewRecorder()
+	begun, err := k.Begin(w, b.request("/auth/sign-in"), a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.keep(t, w)
+	if !begun.CreatedAt.Equal(clk.Now()) {
+		t.Errorf("CreatedAt = %v, want the Keeper's now %v", begun.CreatedAt, clk.Now())
+	}
+	if got, _, err := b.finish(t, k, begun.State); err != nil || !got.CreatedAt.Equal(clk.Now()) {
+		t.Errorf("finish: %v %+v", err, got)
+	}
+}
