@@ -40,9 +40,6 @@
 //     random token stored with CompareAndSwap only-if-absent and the lease
 //     as TTL, renewed every ttl/3 by a CompareAndSwap of the token onto
 //     itself, released by CompareAndDelete of the token.
-//   - Sign-in attempts (BeginAttempt/TakeAttempt, until state-free sign-in
-//     replaces them): Set, taken by Get + CompareAndDelete; a browser's
-//     pending states in a list updated like an index.
 //
 // # Persistence: gin-contrib/sessions
 //
@@ -82,8 +79,6 @@
 //	bff:x:{sub:<subject>}          {id, exp}; TTL = the latest entry's end
 //	bff:j:<hex sha256(key)>        a single-use mark, "1"
 //	bff:l:<hex sha256(key)>        a lock lease: the holder's random token
-//	bff:a:{<binding>}:<state>      a pending sign-in attempt (to be removed)
-//	bff:ab:{<binding>}             that browser's pending states (to be removed)
 //	bff:i:sid:<sid>, bff:i:sub:<s> the previous release's index SETs: read
 //	                               only, until they expire
 //
@@ -105,7 +100,9 @@
 //
 // That release wrote, in Redis, the same session key and value (the
 // record's JSON, without the layout marker), the same mark and lock keys,
-// and its indexes as Redis SETs at bff:i:sid:<sid> and bff:i:sub:<subject>.
+// and its indexes as Redis SETs at bff:i:sid:<sid> and bff:i:sub:<subject>
+// (and pending sign-in attempts at bff:a:… and bff:ab:…, which nothing
+// reads any more: they expire within ten minutes).
 // So the upgrade signs nobody out:
 //
 //   - An old session is read as is. On first use (a read or a refresh) it

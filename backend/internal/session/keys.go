@@ -28,11 +28,6 @@ const (
 	// holder's random token. Same as the previous release, so old and new
 	// replicas exclude each other.
 	lockPrefix = "bff:l:"
-	// attemptPrefix + "{<binding hash>}:" + state: a pending sign-in
-	// attempt; bindingPrefix + "{<binding hash>}": the browser's pending
-	// states (JSON list). Only until state-free sign-in replaces them.
-	attemptPrefix = "bff:a:"
-	bindingPrefix = "bff:ab:"
 
 	// maxRecordBytes bounds one stored session record.
 	maxRecordBytes = 256 << 10

@@ -41,7 +41,7 @@ func TestConfigValidation(t *testing.T) {
 	}{
 		{"no secret", Config{}},
 		{"31-byte secret", Config{Secret: make([]byte, 31)}},
-		{"negative attempts", Config{Secret: testSecret, MaxAttempts: -1}},
+		{"negative lifetime", Config{Secret: testSecret, AbsoluteLifetime: -time.Hour}},
 		{"sub-second idle", Config{Secret: testSecret, IdleTimeout: time.Millisecond}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -57,7 +57,7 @@ func TestConfigValidation(t *testing.T) {
 	}
 	defer m.Close()
 	if m.cfg.IdleTimeout != DefaultIdleTimeout || m.cfg.AbsoluteLifetime != DefaultAbsoluteLifetime ||
-		m.cfg.AttemptTTL != DefaultAttemptTTL || m.cfg.MaxAttempts != DefaultMaxAttempts {
+		m.cfg.Now == nil || m.cfg.Logger == nil {
 		t.Fatalf("defaults not applied: %+v", m.cfg)
 	}
 }

@@ -18,12 +18,10 @@ import (
 	"github.com/logto-bff/bff/backend/internal/store"
 )
 
-// Defaults applied by NewMemory and NewRedis to zero Config fields.
+// Defaults applied by New to zero Config fields.
 const (
 	DefaultIdleTimeout      = 24 * time.Hour
 	DefaultAbsoluteLifetime = 14 * 24 * time.Hour
-	DefaultAttemptTTL       = 10 * time.Minute
-	DefaultMaxAttempts      = 5
 	// MinSecretLength is the shortest Config.Secret accepted.
 	MinSecretLength = 32
 )
@@ -39,9 +37,6 @@ var (
 	// ErrUnavailable means the session store could not be reached or
 	// failed; the caller must not treat it as a sign-out.
 	ErrUnavailable = errors.New("session: store unavailable")
-	// ErrNoAttempt means no pending sign-in attempt matches: unknown or
-	// expired state, already taken, or started in another browser.
-	ErrNoAttempt = errors.New("session: no matching sign-in attempt")
 	// ErrConflict means Save found the session saved by another writer
 	// since it was reloaded (a newer Version): the stale write was not
 	// applied. Under Lock this happens only if the lock's lease was lost.
@@ -69,12 +64,6 @@ type Config struct {
 	// AbsoluteLifetime bounds a session's life from sign-in (default 14
 	// days, Logto's refresh-token lifetime).
 	AbsoluteLifetime time.Duration
-	// AttemptTTL bounds how long a sign-in attempt waits for its callback
-	// (default 10m); it is also the binding cookie's Max-Age.
-	AttemptTTL time.Duration
-	// MaxAttempts bounds the pending sign-in attempts of one browser
-	// (default 5); beginning one more drops the oldest.
-	MaxAttempts int
 	// Now is the clock (default time.Now). Expiry decisions use it; Redis
 	// TTLs necessarily run on real time.
 	Now func() time.Time
@@ -87,8 +76,8 @@ func (c Config) normalized() (Config, error) {
 	if len(c.Secret) < MinSecretLength {
 		return c, fmt.Errorf("session: secret must be at least %d bytes, got %d", MinSecretLength, len(c.Secret))
 	}
-	if c.IdleTimeout < 0 || c.AbsoluteLifetime < 0 || c.AttemptTTL < 0 || c.MaxAttempts < 0 {
-		return c, errors.New("session: durations and MaxAttempts must not be negative")
+	if c.IdleTimeout < 0 || c.AbsoluteLifetime < 0 {
+		return c, errors.New("session: durations must not be negative")
 	}
 	if c.IdleTimeout == 0 {
 		c.IdleTimeout = DefaultIdleTimeout
@@ -96,14 +85,8 @@ func (c Config) normalized() (Config, error) {
 	if c.AbsoluteLifetime == 0 {
 		c.AbsoluteLifetime = DefaultAbsoluteLifetime
 	}
-	if c.AttemptTTL == 0 {
-		c.AttemptTTL = DefaultAttemptTTL
-	}
-	if c.MaxAttempts == 0 {
-		c.MaxAttempts = DefaultMaxAttempts
-	}
-	if c.IdleTimeout < time.Second || c.AbsoluteLifetime < time.Second || c.AttemptTTL < time.Second {
-		return c, errors.New("session: IdleTimeout, AbsoluteLifetime and AttemptTTL must be at least 1s")
+	if c.IdleTimeout < time.Second || c.AbsoluteLifetime < time.Second {
+		return c, errors.New("session: IdleTimeout and AbsoluteLifetime must be at least 1s")
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -168,7 +151,7 @@ func (s *Session) LockKey() string {
 	return "session:" + hex.EncodeToString(h[:16])
 }
 
-// Manager owns sessions, sign-in attempts, indexes, replay marks and locks
+// Manager owns sessions, back-channel-logout indexes, single-use marks and locks
 // over one store.Store (memory or Redis): every job is written once, above
 // the contract. It is safe for concurrent use.
 type Manager struct {
@@ -180,7 +163,6 @@ type Manager struct {
 	locks      keyedMutex
 	closeOnce  func() error
 	cookieName string
-	bindName   string
 	maxIndexed int
 }
 
@@ -199,7 +181,7 @@ func New(cfg Config, st store.Store) (*Manager, error) {
 		return nil, err
 	}
 	m := &Manager{cfg: cfg, st: st, cookie: cc, recs: newRecordCache(recordCacheSize), maxIndexed: defaultMaxIndexed}
-	m.cookieName, m.bindName = cookieNames(cfg.Secure)
+	m.cookieName = cookieName(cfg.Secure)
 	m.gin = &ginStore{st: st, codecs: cc.codecs()}
 	m.gin.Options(sessions.Options{Path: "/", HttpOnly: true, Secure: cfg.Secure, SameSite: http.SameSiteStrictMode, MaxAge: cc.maxAge})
 	m.closeOnce = onceErr(st.Close)

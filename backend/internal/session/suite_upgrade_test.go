@@ -44,7 +44,7 @@ func previousRelease(t testing.TB, e *env, cfg Config, rec Record, ttl time.Dura
 	}
 	sc := securecookie.CodecsFromPairs(key)[0].(*securecookie.SecureCookie)
 	sc.SetSerializer(securecookie.JSONEncoder{})
-	name, _ := cookieNames(cfg.Secure)
+	name := cookieName(cfg.Secure)
 	value, err := sc.Encode(name, id)
 	if err != nil {
 		t.Fatal(err)
