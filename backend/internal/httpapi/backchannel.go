@@ -106,14 +106,11 @@ func (s *server) backchannelLogout(c *gin.Context) {
 	// the ended sessions' refresh tokens too, after answering (Logto waits
 	// for this response; revocation is best effort, like at sign-out).
 	if len(ended) > 0 {
-		client, cerr := s.auth.Client()
-		if cerr == nil {
-			go func() {
-				for _, rec := range ended {
-					s.revokeQuietly(client, rec.Tokens.RefreshToken)
-				}
-			}()
+		tokens := make([]string, len(ended))
+		for i, rec := range ended {
+			tokens[i] = rec.Tokens.RefreshToken
 		}
+		s.revoker.Later(client, tokens...)
 	}
 	if err != nil {
 		// The jti stays marked: Logto does not retry deliveries.

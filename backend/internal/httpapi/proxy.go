@@ -97,7 +97,7 @@ func (t proxyTokens) Token(ctx context.Context, r *http.Request, route proxy.Rou
 		t.s.storeError("load", err)
 		return "", err
 	}
-	return t.s.resourceToken(ctx, sess, route.Resource, route.Organization)
+	return t.s.refresher.ResourceToken(ctx, sess, route.Resource, route.Organization)
 }
 
 // upstreamMetrics records, per route, how long upstreams take to answer

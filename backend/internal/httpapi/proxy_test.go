@@ -16,6 +16,7 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 
 	"github.com/logto-bff/bff/backend/internal/devidp"
+	"github.com/logto-bff/bff/backend/internal/refresh"
 )
 
 const orgAudience = "urn:logto:organization:" + devidp.DefaultOrganizationID
@@ -159,8 +160,9 @@ func TestProxyForwardsWithResourceToken(t *testing.T) {
 	if d := cl.idp.Stats().RefreshGrants - grants; d != 1 {
 		t.Errorf("cached token not reused: %d grants", d)
 	}
-	// Near expiry: a new resource token under the lock, transparently.
-	cl.advance(clusterAccessTTL - 30*time.Second)
+	// Near expiry (within its effective margin, a twentieth of its
+	// lifetime): a new resource token under the lock, transparently.
+	cl.advance(clusterAccessTTL - clusterAccessTTL/refresh.MarginDivisor/2)
 	if resp, body := b.do(t, 1, http.MethodPost, "/api/proxy/demo/items", "Content-Type", "application/json"); resp.StatusCode != http.StatusOK {
 		t.Fatalf("after expiry = %d %s", resp.StatusCode, body)
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/logto-bff/bff/backend/internal/devidp"
+	"github.com/logto-bff/bff/backend/internal/refresh"
 )
 
 func TestTransparentRefresh(t *testing.T) {
@@ -20,16 +21,22 @@ func TestTransparentRefresh(t *testing.T) {
 				t.Fatal(err)
 			}
 
-			// Outside the margin: no refresh.
-			cl.advance(clusterAccessTTL - 2*time.Minute)
+			// The effective margin of a 5 min token is a twentieth of its
+			// lifetime (15 s), less than the configured 60 s.
+			margin := refresh.Margin(time.Minute, clusterAccessTTL)
+			if margin != clusterAccessTTL/refresh.MarginDivisor {
+				t.Fatalf("effective margin %v", margin)
+			}
+			// Outside the margin (even within the configured 60 s): no refresh.
+			cl.advance(clusterAccessTTL - 2*margin)
 			if code, _ := b.me(t, 0); code != http.StatusOK {
 				t.Fatalf("/api/me = %d", code)
 			}
 			if st := cl.idp.Stats(); st.RefreshGrants != 0 {
 				t.Fatalf("refreshed %d times outside the margin", st.RefreshGrants)
 			}
-			// Within the 60 s margin: refreshed on this request.
-			cl.advance(90 * time.Second)
+			// Within the effective margin: refreshed on this request.
+			cl.advance(margin + margin/2)
 			if code, errCode := b.me(t, 0); code != http.StatusOK {
 				t.Fatalf("/api/me within the margin = %d %s", code, errCode)
 			}
@@ -141,7 +148,7 @@ func TestRefreshRevokedAtIdPEndsSession(t *testing.T) {
 		t.Errorf("expired metric = %v", got)
 	}
 	// After the tombstone's lifetime it is just signed out.
-	cl.advance(tombstoneTTL)
+	cl.advance(refresh.TombstoneTTL)
 	if code, errCode := b.me(t, 0); code != http.StatusUnauthorized || errCode != "unauthorized" {
 		t.Errorf("after the tombstone = %d %s", code, errCode)
 	}

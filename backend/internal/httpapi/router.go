@@ -8,7 +8,7 @@
 // (every /api route requires X-CSRF: 1), GET /healthz, GET /readyz,
 // GET /metrics (when Options.ServeMetrics), and the SPA (or a small landing
 // page) at /. Tokens are refreshed transparently on the requests that use
-// them (see tokens.go).
+// them (package refresh; tokens.go).
 package httpapi
 
 import (
@@ -24,8 +24,11 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/logto-bff/bff/backend/internal/authflow"
+	"github.com/logto-bff/bff/backend/internal/background"
 	"github.com/logto-bff/bff/backend/internal/metrics"
 	"github.com/logto-bff/bff/backend/internal/proxy"
+	"github.com/logto-bff/bff/backend/internal/refresh"
+	"github.com/logto-bff/bff/backend/internal/revocation"
 	"github.com/logto-bff/bff/backend/internal/session"
 )
 
@@ -70,6 +73,10 @@ type Options struct {
 	// Metrics receives request, sign-in/out, refresh, back-channel, proxy
 	// and store metrics; nil records nothing.
 	Metrics *metrics.Metrics
+	// Background tracks work that outlives its request (revocations, the
+	// save of rotated tokens after a store failure), so the caller can
+	// drain it on shutdown. Nil: a tracker nobody drains.
+	Background *background.Tracker
 	// ServeMetrics serves Metrics at GET /metrics on this handler (the
 	// main listener: block /metrics at the edge). Leave it false when
 	// /metrics has its own listener.
@@ -85,13 +92,13 @@ type server struct {
 	pageCSP      string
 	spaCSP       string
 	hsts         bool
-	spa          *spaFiles // nil: no SPA configured
-	now          func() time.Time
-	margin       time.Duration
+	spa          *spaFiles        // nil: no SPA configured
 	metrics      *metrics.Metrics // nil records nothing
 	proxy        *proxy.Proxy
 	routeNames   map[string]bool // configured proxy route names
 	verifiers    logoutVerifiers
+	refresher    *refresh.Refresher
+	revoker      *revocation.Revoker
 }
 
 // New builds the BFF's http.Handler. It sets gin to release mode and uses
@@ -127,8 +134,6 @@ func New(opts Options) (http.Handler, error) {
 		log:          opts.Logger,
 		publicOrigin: pub.Scheme + "://" + pub.Host,
 		hsts:         opts.HSTS,
-		now:          opts.Now,
-		margin:       opts.RefreshMargin,
 		metrics:      opts.Metrics,
 		// The BFF's own pages: no script, one hashed style block; sign-out
 		// redirects a form post to Logto, which form-action must allow.
@@ -144,6 +149,17 @@ func New(opts Options) (http.Handler, error) {
 		if s.spa, err = openSPA(opts.SPADir); err != nil {
 			return nil, err
 		}
+	}
+	if opts.Background == nil {
+		opts.Background = background.New(opts.Logger)
+	}
+	s.revoker = revocation.New(revocation.Config{Background: opts.Background, Logger: opts.Logger})
+	s.refresher, err = refresh.New(refresh.Config{
+		Clients: opts.Auth, Sessions: opts.Sessions, Margin: opts.RefreshMargin, Budget: requestTimeout,
+		Now: opts.Now, Logger: opts.Logger, Metrics: opts.Metrics, Background: opts.Background, Revoker: s.revoker,
+	})
+	if err != nil {
+		return nil, err
 	}
 	if s.proxy, err = s.newProxy(opts.Routes, opts.ProxyTransport); err != nil {
 		return nil, err
