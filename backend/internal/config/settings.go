@@ -70,7 +70,7 @@ var Settings = []Setting{
 	{Name: EnvSessionLifetime, Default: "336h", Description: "A session ends this long after sign-in at the latest (Go duration)."},
 	{Name: EnvClockSkew, Default: "60s", Description: "Leeway allowed on ID-token exp and iat (Go duration, at most 5m)."},
 	{Name: EnvSPADir, Description: "Directory of a built SPA to serve at / (index.html fallback); unset serves no SPA."},
-	{Name: EnvRefreshMargin, Default: "60s", Description: "Tokens are refreshed server-side on the request that needs them once they expire within this margin (Go duration, 0s to 30m)."},
+	{Name: EnvRefreshMargin, Default: "60s", Description: "Tokens are refreshed server-side on the request that needs them once they expire within this margin, capped at 5% of each token's issued lifetime so short-lived tokens are refreshed about once per lifetime (Go duration, 0s to 30m)."},
 	{Name: EnvAPIRoutes, Description: "API proxy routes, comma- or newline-separated: name=https://upstream/base|<resource indicator>[|org:<organization id>], served at /api/proxy/<name>/...; every resource must be in LOGTO_RESOURCES."},
 	{Name: EnvMetricsListen, Description: "Serve Prometheus /metrics on this separate address (host:port) instead of the main listener; when unset /metrics is on the main listener and must be blocked at the edge."},
 	{Name: EnvLogLevel, Default: "info", Description: "Log level: debug, info, warn or error."},
