@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/logto-bff/bff/backend/internal/authflow"
+	"github.com/logto-bff/bff/backend/internal/background"
 	"github.com/logto-bff/bff/backend/internal/config"
 	"github.com/logto-bff/bff/backend/internal/httpapi"
 	"github.com/logto-bff/bff/backend/internal/metrics"
@@ -28,6 +29,10 @@ const (
 	writeTimeout      = 60 * time.Second
 	idleTimeout       = 120 * time.Second
 	shutdownTimeout   = 15 * time.Second
+	// drainTimeout bounds the wait, after the servers have stopped, for
+	// background work (revocations, the save of rotated tokens): with
+	// shutdownTimeout it stays within a 30 s termination grace period.
+	drainTimeout = 10 * time.Second
 )
 
 // usageError is a bad command line (exit status 2).
@@ -199,6 +204,7 @@ func serve(ctx context.Context, cfg *config.Config, ln net.Listener, logger *slo
 	}, authflow.DiscoveryOptions{Logger: logger.With("component", "discovery")})
 
 	m := metrics.New()
+	bg := background.New(logger.With("component", "background"))
 	handler, err := httpapi.New(httpapi.Options{
 		Sessions:      sessions,
 		Auth:          disc,
@@ -211,6 +217,7 @@ func serve(ctx context.Context, cfg *config.Config, ln net.Listener, logger *slo
 		Routes:        cfg.APIRoutes,
 		Metrics:       m,
 		ServeMetrics:  metricsLn == nil,
+		Background:    bg,
 	})
 	if err != nil {
 		return err
@@ -252,6 +259,11 @@ func serve(ctx context.Context, cfg *config.Config, ln net.Listener, logger *slo
 		if err := srv.Shutdown(sctx); err != nil {
 			errs = append(errs, fmt.Errorf("shutdown: %w", err))
 		}
+	}
+	// No request is running any more: wait for the work they left behind
+	// (it needs the session store, closed by the deferred Close after this).
+	if err := bg.Drain(drainTimeout); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"io"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/logto-bff/bff/backend/internal/authflow"
+	"github.com/logto-bff/bff/backend/internal/background"
 	"github.com/logto-bff/bff/backend/internal/contract"
 	"github.com/logto-bff/bff/backend/internal/devidp"
 	"github.com/logto-bff/bff/backend/internal/metrics"
@@ -32,14 +34,17 @@ const clusterAccessTTL = 5 * time.Minute
 // store, in front of one strict dev IdP. The IdP's clock and the BFFs'
 // clock are separate and advanced together.
 type cluster struct {
-	t        testing.TB
-	idp      *devidp.Provider
-	idpSrv   *httptest.Server
-	idpUp    atomic.Bool
-	idpClock *testClock
-	bffClock *testClock
-	redis    *redistest.Server
-	nodes    []*node
+	t      testing.TB
+	idp    *devidp.Provider
+	idpSrv *httptest.Server
+	idpUp  atomic.Bool
+	// revocationDelay holds each call to the IdP's revocation endpoint
+	// this long (nanoseconds) before the IdP sees it.
+	revocationDelay atomic.Int64
+	idpClock        *testClock
+	bffClock        *testClock
+	redis           *redistest.Server
+	nodes           []*node
 	// logoutSink receives every back-channel delivery for our client; it
 	// forwards to nodes[len-1] unless holdLogouts is set.
 	logoutSink  *httptest.Server
@@ -54,6 +59,7 @@ type node struct {
 	sessions *session.Manager
 	auth     *authflow.Discovery
 	metrics  *metrics.Metrics
+	bg       *background.Tracker
 }
 
 type clusterOptions struct {
@@ -61,6 +67,7 @@ type clusterOptions struct {
 	store     string // default redis
 	routes    string // BFF_API_ROUTES (upstream URLs resolved by the test)
 	transport http.RoundTripper
+	accessTTL time.Duration // the IdP's access-token lifetime; default clusterAccessTTL
 }
 
 func newCluster(t testing.TB, o clusterOptions) *cluster {
@@ -80,6 +87,9 @@ func newCluster(t testing.TB, o clusterOptions) *cluster {
 		if !cl.idpUp.Load() || h == nil {
 			http.Error(w, "unavailable", http.StatusServiceUnavailable)
 			return
+		}
+		if d := time.Duration(cl.revocationDelay.Load()); d > 0 && strings.HasSuffix(r.URL.Path, "/token/revocation") {
+			time.Sleep(d)
 		}
 		(*h).ServeHTTP(w, r)
 	}))
@@ -112,7 +122,7 @@ func newCluster(t testing.TB, o clusterOptions) *cluster {
 			BackchannelLogoutURI:             cl.logoutSink.URL + "/other",
 			BackchannelLogoutSessionRequired: true,
 		}},
-		AccessTokenTTL: clusterAccessTTL,
+		AccessTokenTTL: cmp.Or(o.accessTTL, clusterAccessTTL),
 		Now:            cl.idpClock.Now,
 	})
 	if err != nil {
@@ -162,10 +172,12 @@ func newCluster(t testing.TB, o clusterOptions) *cluster {
 			t.Fatal("discovery did not complete")
 		}
 		n.metrics = metrics.New()
+		n.bg = background.New(logger)
+		t.Cleanup(func() { _ = n.bg.Drain(5 * time.Second) })
 		h, err := New(Options{
 			Sessions: n.sessions, Auth: n.auth, PublicURL: n.publicURL(), IdPOrigin: cl.idpSrv.URL,
 			Logger: logger, Now: cl.bffClock.Now, RefreshMargin: time.Minute,
-			Routes: routes, ProxyTransport: o.transport, Metrics: n.metrics, ServeMetrics: true,
+			Routes: routes, ProxyTransport: o.transport, Metrics: n.metrics, ServeMetrics: true, Background: n.bg,
 		})
 		if err != nil {
 			t.Fatal(err)
