@@ -321,3 +321,32 @@ func TestThreeReplicasShareEverything(t *testing.T) {
 		t.Errorf("sign-in metric = %v", v)
 	}
 }
+
+// TestSteadyTrafficOneRefreshPerLifetime: tokens shorter than the default
+// 60 s margin, two minutes of steady /api/me traffic (one request every
+// 100 ms on the shared test clock, alternating between two instances): at
+// most one refresh_token grant per token lifetime, plus one.
+func TestSteadyTrafficOneRefreshPerLifetime(t *testing.T) {
+	const traffic, every = 2 * time.Minute, 100 * time.Millisecond
+	for _, ttl := range []time.Duration{5 * time.Second, 15 * time.Second} {
+		t.Run(ttl.String(), func(t *testing.T) {
+			cl := newCluster(t, clusterOptions{nodes: 2, accessTTL: ttl})
+			b := cl.browser(t)
+			b.signIn(t, 0)
+			i := 0
+			for elapsed := time.Duration(0); elapsed < traffic; elapsed += every {
+				if code, errCode := b.me(t, i%2); code != http.StatusOK {
+					t.Fatalf("at %v: /api/me = %d %s", elapsed, code, errCode)
+				}
+				cl.advance(every)
+				i++
+			}
+			st := cl.idp.Stats()
+			limit := int(traffic/ttl) + 1
+			t.Logf("%v tokens, %d requests over %v: %d refresh_token grants (limit %d)", ttl, i, traffic, st.RefreshGrants, limit)
+			if st.RefreshGrants > limit || st.RefreshGrants < limit-2 || st.RefreshReuse != 0 {
+				t.Errorf("%d grants (reuse %d), want between %d and %d", st.RefreshGrants, st.RefreshReuse, limit-2, limit)
+			}
+		})
+	}
+}
