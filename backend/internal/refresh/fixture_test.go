@@ -72,6 +72,9 @@ type fixture struct {
 	clock    *clock
 	replicas []*replica
 	logs     *logBuffer
+	redis    *redistest.Server
+	// beforeGrant, when set, runs before the IdP sees a token request.
+	beforeGrant atomic.Pointer[func()]
 }
 
 type replica struct {
@@ -106,6 +109,9 @@ func newFixture(t *testing.T, o fixtureOptions) *fixture {
 			http.Error(w, "unavailable", http.StatusServiceUnavailable)
 			return
 		}
+		if hook := f.beforeGrant.Load(); hook != nil && strings.HasSuffix(r.URL.Path, "/token") {
+			(*hook)()
+		}
 		(*h).ServeHTTP(w, r)
 	}))
 	t.Cleanup(f.idpSrv.Close)
@@ -124,7 +130,8 @@ func newFixture(t *testing.T, o fixtureOptions) *fixture {
 
 	var redisURL string
 	if o.store == "redis" {
-		redisURL = redistest.Start(t).URL()
+		f.redis = redistest.Start(t, redistest.WithPersistence())
+		redisURL = f.redis.URL()
 	} else if o.replicas > 1 {
 		t.Fatal("replicas share a store: use redis")
 	}

@@ -314,3 +314,47 @@ func TestResourceTokenDefersThenFails(t *testing.T) {
 		t.Errorf("deferred across replicas = %v", d)
 	}
 }
+
+// TestStoreDownAfterRotationSavesInBackground: the store goes away between
+// Logto rotating the refresh token and the save. The request is served
+// with its still valid token (deferred); the rotated tokens are saved by
+// the background tracker once the store is back, holding the session's
+// lock meanwhile, so no replica presents the consumed refresh token.
+func TestStoreDownAfterRotationSavesInBackground(t *testing.T) {
+	const ttl = 15 * time.Second
+	f := newFixture(t, fixtureOptions{store: "redis", replicas: 2, accessTTL: ttl})
+	cookie := f.signIn(t)
+	before := f.load(t, 0, cookie)
+	var once sync.Once
+	hook := func() { once.Do(f.redis.Stop) }
+	f.beforeGrant.Store(&hook)
+
+	f.clock.Advance(ttl - 500*time.Millisecond) // due, still valid
+	s, err := f.replicas[0].refresher.Session(context.Background(), before)
+	if err != nil || s.Tokens.AccessToken != before.Tokens.AccessToken {
+		t.Fatalf("store down after the grant, token valid: %v", err)
+	}
+	if n := f.replicas[0].bg.Running(); n != 1 {
+		t.Fatalf("%d background saves running, want 1", n)
+	}
+	f.beforeGrant.Store(nil)
+	f.redis.Start()
+	if err := f.replicas[0].bg.Drain(10 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	after := f.load(t, 1, cookie)
+	if after.Tokens.RefreshToken == before.Tokens.RefreshToken || after.Tokens.AccessToken == before.Tokens.AccessToken {
+		t.Fatal("the rotated tokens were not saved")
+	}
+	// The other replica refreshes with the saved (rotated) refresh token.
+	f.clock.Advance(ttl)
+	if _, err := f.replicas[1].refresher.Session(context.Background(), after); err != nil {
+		t.Fatal(err)
+	}
+	if st := f.idp.Stats(); st.RefreshGrants != 2 || st.RefreshReuse != 0 {
+		t.Errorf("IdP stats %+v", st)
+	}
+	if !strings.Contains(f.logs.String(), "refreshed tokens saved after a session-store outage") {
+		t.Error("the background save was not logged")
+	}
+}
