@@ -18,7 +18,9 @@ import (
 	"github.com/logto-bff/bff/backend/internal/config"
 	"github.com/logto-bff/bff/backend/internal/httpapi"
 	"github.com/logto-bff/bff/backend/internal/metrics"
+	"github.com/logto-bff/bff/backend/internal/revocation"
 	"github.com/logto-bff/bff/backend/internal/session"
+	"github.com/logto-bff/bff/backend/internal/store"
 )
 
 // Server limits.
@@ -177,6 +179,17 @@ func newSessions(cfg *config.Config, logger *slog.Logger) (*session.Manager, err
 	return session.NewMemory(scfg)
 }
 
+// openRevocationStore opens the store that records undelivered
+// revocations for every replica: the Redis sessions live in, or one in
+// memory (a single replica). Once the sessions live on store.Store as well,
+// this is the same store.
+func openRevocationStore(cfg *config.Config) (store.Store, error) {
+	if cfg.SessionStore == config.StoreRedis {
+		return store.OpenRedis(cfg.RedisURL, store.RedisOptions{})
+	}
+	return store.NewMemory(store.MemoryOptions{}), nil
+}
+
 // serve runs the BFF on ln (and /metrics on BFF_METRICS_LISTEN when set)
 // until ctx ends, then shuts down gracefully.
 func serve(ctx context.Context, cfg *config.Config, ln net.Listener, logger *slog.Logger, ro runOptions) error {
@@ -210,6 +223,20 @@ func serve(ctx context.Context, cfg *config.Config, ln net.Listener, logger *slo
 
 	m := metrics.New()
 	bg := background.New(logger.With("component", "background"))
+	revStore, err := openRevocationStore(cfg)
+	if err != nil {
+		return fmt.Errorf("revocation store: %w", err)
+	}
+	defer revStore.Close()
+	revoker := revocation.New(revocation.Config{Background: bg, Store: revStore, Logger: logger.With("component", "revocation")})
+	// Any replica delivers the revocations any replica could not.
+	sweepCtx, stopSweep := context.WithCancel(ctx)
+	defer stopSweep()
+	sweeping := make(chan struct{})
+	go func() {
+		defer close(sweeping)
+		revoker.Run(sweepCtx, disc)
+	}()
 	handler, err := httpapi.New(httpapi.Options{
 		Sessions:      sessions,
 		Auth:          disc,
@@ -223,6 +250,7 @@ func serve(ctx context.Context, cfg *config.Config, ln net.Listener, logger *slo
 		Metrics:       m,
 		ServeMetrics:  metricsLn == nil,
 		Background:    bg,
+		Revoker:       revoker,
 	})
 	if err != nil {
 		return err
@@ -266,7 +294,9 @@ func serve(ctx context.Context, cfg *config.Config, ln net.Listener, logger *slo
 		}
 	}
 	// No request is running any more: wait for the work they left behind
-	// (it needs the session store, closed by the deferred Close after this).
+	// (it needs the stores, closed by the deferred Close after this). The
+	// sweep ends with ctx; a revocation it could not finish stays recorded.
+	<-sweeping
 	if err := bg.Drain(drainTimeout); err != nil {
 		errs = append(errs, err)
 	}

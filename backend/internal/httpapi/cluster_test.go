@@ -23,7 +23,9 @@ import (
 	"github.com/logto-bff/bff/backend/internal/metrics"
 	"github.com/logto-bff/bff/backend/internal/proxy"
 	"github.com/logto-bff/bff/backend/internal/redistest"
+	"github.com/logto-bff/bff/backend/internal/revocation"
 	"github.com/logto-bff/bff/backend/internal/session"
+	"github.com/logto-bff/bff/backend/internal/store"
 )
 
 // clusterAccessTTL is the dev IdP's access-token lifetime in cluster tests.
@@ -60,6 +62,7 @@ type node struct {
 	auth     *authflow.Discovery
 	metrics  *metrics.Metrics
 	bg       *background.Tracker
+	revoker  *revocation.Revoker // records undelivered revocations in the shared store
 }
 
 type clusterOptions struct {
@@ -174,10 +177,23 @@ func newCluster(t testing.TB, o clusterOptions) *cluster {
 		n.metrics = metrics.New()
 		n.bg = background.New(logger)
 		t.Cleanup(func() { _ = n.bg.Drain(5 * time.Second) })
+		var revStore store.Store
+		if o.store == storeRedis {
+			r, err := store.OpenRedis(cl.redis.URL(), store.RedisOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			revStore = r
+		} else {
+			revStore = store.NewMemory(store.MemoryOptions{})
+		}
+		t.Cleanup(func() { revStore.Close() })
+		n.revoker = revocation.New(revocation.Config{Background: n.bg, Store: revStore, Logger: logger})
 		h, err := New(Options{
 			Sessions: n.sessions, Auth: n.auth, PublicURL: n.publicURL(), IdPOrigin: cl.idpSrv.URL,
 			Logger: logger, Now: cl.bffClock.Now, RefreshMargin: time.Minute,
 			Routes: routes, ProxyTransport: o.transport, Metrics: n.metrics, ServeMetrics: true, Background: n.bg,
+			Revoker: n.revoker,
 		})
 		if err != nil {
 			t.Fatal(err)

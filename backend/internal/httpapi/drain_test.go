@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"net/http"
 	"testing"
 	"time"
@@ -42,5 +43,52 @@ func TestShutdownDrainsBackchannelRevocation(t *testing.T) {
 	}
 	if got := cl.idp.Stats().Revocations - revoked; got != 1 {
 		t.Errorf("refresh tokens revoked by the time the drain returned = %d, want 1", got)
+	}
+}
+
+// TestSignOutRevocationRetriedByAnotherInstance: Logto is down when the
+// browser signs out through one instance; the refresh token's revocation
+// is recorded in the shared store and delivered by the other instance's
+// sweep once Logto is back.
+func TestSignOutRevocationRetriedByAnotherInstance(t *testing.T) {
+	cl := newCluster(t, clusterOptions{nodes: 2})
+	b := cl.browser(t)
+	b.signIn(t, 0)
+	stored, err := cl.stored(t, 0, b.cookie())
+	if err != nil {
+		t.Fatal(err)
+	}
+	revoked := cl.idp.Stats().Revocations
+
+	cl.idpUp.Store(false)
+	req, _ := http.NewRequest(http.MethodPost, cl.nodes[0].publicURL()+"/auth/sign-out", nil)
+	req.Header.Set("Origin", cl.nodes[0].publicURL())
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := b.noFollow().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign-out with Logto down = %d", resp.StatusCode)
+	}
+	if n, err := cl.nodes[1].revoker.Pending(context.Background()); err != nil || n != 1 {
+		t.Fatalf("pending revocations seen by the other instance = %d, %v; want 1", n, err)
+	}
+
+	cl.idpUp.Store(true)
+	client, err := cl.nodes[1].auth.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := cl.nodes[1].revoker.Sweep(context.Background(), client); err != nil || n != 1 {
+		t.Fatalf("the other instance's sweep delivered %d, %v; want 1", n, err)
+	}
+	if got := cl.idp.Stats().Revocations - revoked; got != 1 {
+		t.Errorf("revocations at the IdP = %d, want 1", got)
+	}
+	// The grant is gone: its refresh token no longer refreshes.
+	if _, err := client.Refresh(context.Background(), stored.Tokens, stored.Subject); err == nil {
+		t.Error("the signed-out session's refresh token still refreshes")
 	}
 }

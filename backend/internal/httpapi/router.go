@@ -77,6 +77,10 @@ type Options struct {
 	// save of rotated tokens after a store failure), so the caller can
 	// drain it on shutdown. Nil: a tracker nobody drains.
 	Background *background.Tracker
+	// Revoker revokes refresh tokens of ended sessions (its Background
+	// should be Background). Nil: one that only logs what it could not
+	// deliver.
+	Revoker *revocation.Revoker
 	// ServeMetrics serves Metrics at GET /metrics on this handler (the
 	// main listener: block /metrics at the edge). Leave it false when
 	// /metrics has its own listener.
@@ -153,7 +157,10 @@ func New(opts Options) (http.Handler, error) {
 	if opts.Background == nil {
 		opts.Background = background.New(opts.Logger)
 	}
-	s.revoker = revocation.New(revocation.Config{Background: opts.Background, Logger: opts.Logger})
+	s.revoker = opts.Revoker
+	if s.revoker == nil {
+		s.revoker = revocation.New(revocation.Config{Background: opts.Background, Logger: opts.Logger})
+	}
 	s.refresher, err = refresh.New(refresh.Config{
 		Clients: opts.Auth, Sessions: opts.Sessions, Margin: opts.RefreshMargin, Budget: requestTimeout,
 		Now: opts.Now, Logger: opts.Logger, Metrics: opts.Metrics, Background: opts.Background, Revoker: s.revoker,
