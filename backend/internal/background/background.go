@@ -115,7 +115,7 @@ func (t *Tracker) waitIdle(d time.Duration) bool {
 	// cannot fall between the deadline check and Wait.
 	timer := time.AfterFunc(d, func() {
 		t.mu.Lock()
-		t.mu.Unlock() //nolint:staticcheck // an empty critical section orders the broadcast after Wait
+		defer t.mu.Unlock()
 		t.idle.Broadcast()
 	})
 	defer timer.Stop()
