@@ -25,6 +25,7 @@ import (
 	"github.com/logto-bff/bff/backend/internal/redistest"
 	"github.com/logto-bff/bff/backend/internal/revocation"
 	"github.com/logto-bff/bff/backend/internal/session"
+	"github.com/logto-bff/bff/backend/internal/signin"
 	"github.com/logto-bff/bff/backend/internal/store"
 )
 
@@ -189,8 +190,12 @@ func newCluster(t testing.TB, o clusterOptions) *cluster {
 		}
 		t.Cleanup(func() { revStore.Close() })
 		n.revoker = revocation.New(revocation.Config{Background: n.bg, Store: revStore, Logger: logger})
+		keeper, err := signin.New(signin.Config{Secret: []byte(testSecret), Marker: n.sessions, Now: cl.bffClock.Now})
+		if err != nil {
+			t.Fatal(err)
+		}
 		h, err := New(Options{
-			Sessions: n.sessions, Auth: n.auth, PublicURL: n.publicURL(), IdPOrigin: cl.idpSrv.URL,
+			Sessions: n.sessions, SignIn: keeper, Auth: n.auth, PublicURL: n.publicURL(), IdPOrigin: cl.idpSrv.URL,
 			Logger: logger, Now: cl.bffClock.Now, RefreshMargin: time.Minute,
 			Routes: routes, ProxyTransport: o.transport, Metrics: n.metrics, ServeMetrics: true, Background: n.bg,
 			Revoker: n.revoker,

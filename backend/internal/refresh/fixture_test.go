@@ -5,7 +5,6 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
-	"net/http/cookiejar"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/logto-bff/bff/backend/internal/authflow"
+	"github.com/logto-bff/bff/backend/internal/authflow/authflowtest"
 	"github.com/logto-bff/bff/backend/internal/background"
 	"github.com/logto-bff/bff/backend/internal/devidp"
 	"github.com/logto-bff/bff/backend/internal/metrics"
@@ -187,27 +187,7 @@ func (f *fixture) signIn(t *testing.T) *http.Cookie {
 	if err != nil {
 		t.Fatal(err)
 	}
-	authURL, attempt, err := client.AuthCodeURL(authflow.SignInParams{ReturnTo: "/"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	jar, _ := cookiejar.New(nil)
-	browser := &http.Client{Jar: jar, Timeout: 10 * time.Second, CheckRedirect: func(req *http.Request, _ []*http.Request) error {
-		if !strings.HasPrefix(req.URL.String(), f.idpSrv.URL) {
-			return http.ErrUseLastResponse
-		}
-		return nil
-	}}
-	resp, err := devidp.SignIn(context.Background(), browser, authURL, devidp.AliceUsername, devidp.AlicePassword)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	loc, err := resp.Location()
-	if err != nil || !strings.HasPrefix(loc.String(), redirectURL) {
-		t.Fatalf("sign-in ended at %d %v", resp.StatusCode, loc)
-	}
-	res, err := client.Exchange(context.Background(), loc.Query().Get("code"), attempt)
+	res, err := authflowtest.SignIn(context.Background(), client, devidp.AliceUsername, devidp.AlicePassword)
 	if err != nil {
 		t.Fatal(err)
 	}

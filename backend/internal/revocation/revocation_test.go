@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/logto-bff/bff/backend/internal/authflow"
+	"github.com/logto-bff/bff/backend/internal/authflow/authflowtest"
 	"github.com/logto-bff/bff/backend/internal/background"
 	"github.com/logto-bff/bff/backend/internal/devidp"
 	"github.com/logto-bff/bff/backend/internal/redistest"
@@ -110,27 +110,7 @@ func newFixture(t *testing.T, kind string) *fixture {
 // the refresh token the IdP issued.
 func (f *fixture) refreshToken(t *testing.T) string {
 	t.Helper()
-	authURL, attempt, err := f.client.AuthCodeURL(authflow.SignInParams{ReturnTo: "/"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	jar, _ := cookiejar.New(nil)
-	browser := &http.Client{Jar: jar, Timeout: 10 * time.Second, CheckRedirect: func(req *http.Request, _ []*http.Request) error {
-		if !strings.HasPrefix(req.URL.String(), f.srv.URL) {
-			return http.ErrUseLastResponse
-		}
-		return nil
-	}}
-	resp, err := devidp.SignIn(context.Background(), browser, authURL, devidp.AliceUsername, devidp.AlicePassword)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	loc, err := resp.Location()
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := f.client.Exchange(context.Background(), loc.Query().Get("code"), attempt)
+	res, err := authflowtest.SignIn(context.Background(), f.client, devidp.AliceUsername, devidp.AlicePassword)
 	if err != nil {
 		t.Fatal(err)
 	}
