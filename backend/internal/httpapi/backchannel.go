@@ -104,7 +104,8 @@ func (s *server) backchannelLogout(c *gin.Context) {
 	}
 	// Logto's end session leaves grants with offline_access alive: revoke
 	// the ended sessions' refresh tokens too, after answering (Logto waits
-	// for this response; revocation is best effort, like at sign-out).
+	// for this response). The revocation is tracked (shutdown waits for
+	// it) and, when Logto cannot take it, recorded for any replica to retry.
 	if len(ended) > 0 {
 		tokens := make([]string, len(ended))
 		for i, rec := range ended {

@@ -66,8 +66,9 @@ type Options struct {
 	// Now is the clock for token expiry decisions; nil means time.Now. It
 	// must agree with the session.Manager's and authflow.Client's clocks.
 	Now func() time.Time
-	// RefreshMargin: an access or resource token expiring within it is
-	// refreshed before use (zero: only expired ones).
+	// RefreshMargin: an access or resource token expiring within it —
+	// capped at a twentieth of the token's lifetime, see refresh.Margin —
+	// is refreshed before use (zero: only expired ones).
 	RefreshMargin time.Duration
 	// Routes are the API proxy's upstreams (config BFF_API_ROUTES); none
 	// makes every /api/proxy route a 404.
