@@ -28,18 +28,9 @@ func (r *Refresher) underLock(ctx context.Context, sess *session.Session, expiry
 	// One budget for waiting and refreshing: a request that waited for
 	// another's failed refresh does not then take as long again.
 	deadline := time.Now().Add(r.budget)
-	lockWait := r.budget
-	if r.valid(expiry) {
-		lockWait = min(lockWait, expiry.Sub(r.now()))
-	}
-	lockCtx, cancelLock := context.WithTimeout(ctx, lockWait)
-	unlock, err := r.sessions.Lock(lockCtx, sess.LockKey(), LockTTL)
-	cancelLock()
+	unlock, err := r.lock(ctx, sess.LockKey(), deadline, expiry)
 	if err != nil {
 		r.storeError("lock", err)
-		if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
-			return nil, ErrBusy
-		}
 		return nil, err
 	}
 	keepLock := false
@@ -90,6 +81,34 @@ func (r *Refresher) underLock(ctx context.Context, sess *session.Session, expiry
 	}
 	r.metrics.Refresh(metrics.RefreshSuccess)
 	return cur, nil
+}
+
+// lock takes the session's lock, waiting until deadline — but, while the
+// caller's token (expiring at expiry) is valid, no longer than it stays
+// valid: then ErrBusy lets the caller serve that token. A token that
+// expires during the wait makes the wait go on until deadline (the caller
+// needs the refresh now). ErrBusy when deadline passes.
+func (r *Refresher) lock(ctx context.Context, key string, deadline, expiry time.Time) (func(), error) {
+	for {
+		wait, bounded := time.Until(deadline), false
+		if r.valid(expiry) {
+			if left := expiry.Sub(r.now()); left < wait {
+				wait, bounded = left, true
+			}
+		}
+		lockCtx, cancel := context.WithTimeout(ctx, wait)
+		unlock, err := r.sessions.Lock(lockCtx, key, LockTTL)
+		cancel()
+		switch {
+		case err == nil:
+			return unlock, nil
+		case ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded):
+			return nil, err
+		case !bounded || r.valid(expiry):
+			return nil, ErrBusy
+		}
+		// The token expired while this request waited: wait on.
+	}
 }
 
 // saveRotated retries saving cur — whose tokens Logto has already rotated —

@@ -358,3 +358,28 @@ func TestStoreDownAfterRotationSavesInBackground(t *testing.T) {
 		t.Error("the background save was not logged")
 	}
 }
+
+// TestTokenExpiringWhileWaitingForTheLockWaitsOn: a request whose token
+// expires while it waits for another holder of the session's lock goes on
+// waiting (within its budget) and refreshes, rather than failing the
+// moment its token expires.
+func TestTokenExpiringWhileWaitingForTheLockWaitsOn(t *testing.T) {
+	const ttl = 15 * time.Second
+	f := newFixture(t, fixtureOptions{store: "redis", replicas: 2, accessTTL: ttl})
+	cookie := f.signIn(t)
+	before := f.load(t, 0, cookie)
+	unlock, err := f.replicas[1].sessions.Lock(context.Background(), before.LockKey(), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Advance(ttl - 300*time.Millisecond) // due, 300 ms left
+	f.clock.Run()
+	time.AfterFunc(time.Second, unlock) // the other holder leaves after the token expired
+	s, err := f.replicas[0].refresher.Session(context.Background(), before)
+	if err != nil {
+		t.Fatalf("token expired while waiting for the lock: %v", err)
+	}
+	if s.Tokens.AccessToken == before.Tokens.AccessToken || f.grants() != 1 {
+		t.Errorf("not refreshed after the wait (grants %d)", f.grants())
+	}
+}
