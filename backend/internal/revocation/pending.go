@@ -17,10 +17,11 @@ import (
 // with compare-and-swap so that concurrent replicas never lose each
 // other's entries. Any replica's sweep delivers them.
 const (
-	// pendingKey holds the JSON list of pending revocations.
-	pendingKey = "revocation\x00pending"
+	// pendingKey holds the JSON list of pending revocations (under the
+	// "bff:" prefix every key of the BFF shares).
+	pendingKey = "bff:rv:pending"
 	// sweepKey is the lease of the replica sweeping this interval.
-	sweepKey = "revocation\x00sweep"
+	sweepKey = "bff:rv:sweep"
 	// MaxPending bounds the list (about 100 bytes an entry); beyond it the
 	// entries closest to their end are dropped, and logged.
 	MaxPending = 10000
