@@ -61,8 +61,7 @@ type Ready struct {
 	PublicURL string
 	// IssuerURL is the identity provider's issuer.
 	IssuerURL string
-	// MetricsAddr is the separate /metrics listener's address, or "" when
-	// /metrics is served on Addr.
+	// MetricsAddr is the /metrics listener's address (never Addr).
 	MetricsAddr string
 }
 
@@ -142,7 +141,12 @@ func runServe(ctx context.Context, getenv func(string) string, stderr io.Writer,
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
-	return serve(ctx, cfg, ln, logger, ro)
+	defer ln.Close()
+	metricsLn, err := net.Listen("tcp", cfg.MetricsListen)
+	if err != nil {
+		return fmt.Errorf("listen on %s (%s): %w", cfg.MetricsListen, config.EnvMetricsListen, err)
+	}
+	return serve(ctx, cfg, ln, metricsLn, logger, ro)
 }
 
 func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
@@ -167,18 +171,11 @@ func newSessions(cfg *config.Config, logger *slog.Logger) (*session.Manager, err
 	return session.NewMemory(scfg)
 }
 
-// serve runs the BFF on ln (and /metrics on BFF_METRICS_LISTEN when set)
-// until ctx ends, then shuts down gracefully.
-func serve(ctx context.Context, cfg *config.Config, ln net.Listener, logger *slog.Logger, ro runOptions) error {
+// serve runs the BFF on ln and /metrics on metricsLn (never on ln) until
+// ctx ends, then shuts down gracefully. It closes both listeners.
+func serve(ctx context.Context, cfg *config.Config, ln, metricsLn net.Listener, logger *slog.Logger, ro runOptions) error {
 	defer ln.Close()
-	var metricsLn net.Listener
-	if cfg.MetricsListen != "" {
-		var err error
-		if metricsLn, err = net.Listen("tcp", cfg.MetricsListen); err != nil {
-			return fmt.Errorf("listen on %s (%s): %w", cfg.MetricsListen, config.EnvMetricsListen, err)
-		}
-		defer metricsLn.Close()
-	}
+	defer metricsLn.Close()
 	sessions, err := newSessions(cfg, logger)
 	if err != nil {
 		return fmt.Errorf("session store: %w", err)
@@ -210,31 +207,21 @@ func serve(ctx context.Context, cfg *config.Config, ln net.Listener, logger *slo
 		RefreshMargin: cfg.RefreshMargin,
 		Routes:        cfg.APIRoutes,
 		Metrics:       m,
-		ServeMetrics:  metricsLn == nil,
 	})
 	if err != nil {
 		return err
 	}
-	servers := []*http.Server{newServer(ctx, handler, logger)}
-	listeners := []net.Listener{ln}
-	ready := Ready{Addr: ln.Addr().String(), PublicURL: cfg.PublicURL, IssuerURL: cfg.Issuer()}
-	if metricsLn != nil {
-		mux := http.NewServeMux()
-		mux.Handle("GET /metrics", m.Handler())
-		servers = append(servers, newServer(ctx, mux, logger))
-		listeners = append(listeners, metricsLn)
-		ready.MetricsAddr = metricsLn.Addr().String()
-	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", m.Handler())
+	servers := []*http.Server{newServer(ctx, handler, logger), newServer(ctx, mux, logger)}
+	listeners := []net.Listener{ln, metricsLn}
+	ready := Ready{Addr: ln.Addr().String(), PublicURL: cfg.PublicURL, IssuerURL: cfg.Issuer(), MetricsAddr: metricsLn.Addr().String()}
 	served := make(chan error, len(servers))
 	for i, srv := range servers {
 		go func() { served <- srv.Serve(listeners[i]) }()
 	}
-	metricsAt := "main listener"
-	if ready.MetricsAddr != "" {
-		metricsAt = ready.MetricsAddr
-	}
 	logger.Info("listening", "addr", ready.Addr, "public_url", cfg.PublicURL, "issuer", cfg.Issuer(),
-		"session_store", cfg.SessionStore, "spa_dir", cfg.SPADir, "api_routes", len(cfg.APIRoutes), "metrics", metricsAt)
+		"session_store", cfg.SessionStore, "spa_dir", cfg.SPADir, "api_routes", len(cfg.APIRoutes), "metrics", ready.MetricsAddr)
 	if ro.ready != nil {
 		ro.ready(ready)
 	}

@@ -46,6 +46,9 @@ type running struct {
 // startRun runs the whole program in a goroutine and waits until it is ready.
 func startRun(t *testing.T, args []string, env map[string]string) *running {
 	t.Helper()
+	if _, ok := env[config.EnvMetricsListen]; !ok {
+		env[config.EnvMetricsListen] = "127.0.0.1:0" // never the fixed default port in a test
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{stdout: &syncBuffer{}, stderr: &syncBuffer{}}
 	readyCh := make(chan Ready, 1)
@@ -213,7 +216,7 @@ func TestRunServesFromEnvironment(t *testing.T) {
 	if code, name, body := meName(t, c, base); code != http.StatusOK || name != "Alice Example" {
 		t.Fatalf("/api/me = %d %s", code, body)
 	}
-	// BFF_METRICS_LISTEN: /metrics there, not on the main listener.
+	// /metrics on its own listener, never on the main one.
 	if resp, m := get(t, c, "http://"+r.ready.MetricsAddr+"/metrics"); resp.StatusCode != http.StatusOK || !strings.Contains(string(m), `bff_sign_ins_total{result="success"} 1`) {
 		t.Errorf("separate /metrics = %d:\n%s", resp.StatusCode, m)
 	}
@@ -322,9 +325,17 @@ func TestRunDev(t *testing.T) {
 	if !strings.Contains(out, "/api/proxy/demo/hello") {
 		t.Errorf("banner does not show the demo API:\n%s", out)
 	}
-	// /metrics on the main listener by default.
-	if resp, m := get(t, c, r.ready.PublicURL+"/metrics"); resp.StatusCode != http.StatusOK || !strings.Contains(string(m), `bff_proxy_upstream_duration_seconds_count{code="200",route="demo"} 1`) {
+	// bff dev too: /metrics on its own (loopback) listener, shown in the
+	// banner, and 404 on the main listener.
+	metricsURL := "http://" + r.ready.MetricsAddr + "/metrics"
+	if !strings.Contains(out, metricsURL) {
+		t.Errorf("banner does not show %s:\n%s", metricsURL, out)
+	}
+	if resp, m := get(t, c, metricsURL); resp.StatusCode != http.StatusOK || !strings.Contains(string(m), `bff_proxy_upstream_duration_seconds_count{code="200",route="demo"} 1`) {
 		t.Errorf("/metrics = %d:\n%s", resp.StatusCode, m)
+	}
+	if resp, _ := get(t, c, r.ready.PublicURL+"/metrics"); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("/metrics on the main listener = %d, want 404", resp.StatusCode)
 	}
 	// Sign-out reaches the IdP's end session; its back-channel logout
 	// (session required, so with sid) reaches the BFF and is accepted.
@@ -345,7 +356,7 @@ func TestRunDev(t *testing.T) {
 		t.Fatal(err)
 	}
 	final.Body.Close()
-	if resp, m := get(t, c, r.ready.PublicURL+"/metrics"); !strings.Contains(string(m), `bff_backchannel_logouts_total{result="success"} 1`) {
+	if resp, m := get(t, c, metricsURL); !strings.Contains(string(m), `bff_backchannel_logouts_total{result="success"} 1`) {
 		t.Errorf("no successful back-channel logout in /metrics (%d)", resp.StatusCode)
 	}
 	for _, tok := range issued {
@@ -369,6 +380,7 @@ func TestRunDevRefusesNonLoopback(t *testing.T) {
 		{config.EnvListen: "127.0.0.1:0", envDevIDPListen: ":0"},
 		{config.EnvListen: "example.com:0", envDevIDPListen: "127.0.0.1:0"},
 		{config.EnvListen: "127.0.0.1:0", envDevIDPListen: "127.0.0.1:0", config.EnvPublicURL: "https://app.example.com"},
+		{config.EnvListen: "127.0.0.1:0", envDevIDPListen: "127.0.0.1:0", config.EnvMetricsListen: ":0"},
 	} {
 		err := run(context.Background(), []string{"dev"}, func(k string) string { return env[k] }, io.Discard, io.Discard)
 		if err == nil || !strings.Contains(err.Error(), "loopback") {

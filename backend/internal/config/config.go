@@ -82,8 +82,8 @@ type Config struct {
 	RefreshMargin time.Duration
 	// APIRoutes are the API proxy's routes (BFF_API_ROUTES), or none.
 	APIRoutes []proxy.Route
-	// MetricsListen is a separate host:port for /metrics, or "" to serve it
-	// on the main listener.
+	// MetricsListen is the host:port of the separate /metrics listener
+	// (never the main one).
 	MetricsListen string
 }
 
@@ -238,13 +238,15 @@ func (c *Config) Validate() error {
 		probs.add(EnvRefreshMargin, "must be between 0s and %s, got %s", MaxRefreshMargin, c.RefreshMargin)
 	}
 	c.validateRoutes(&probs)
-	if c.MetricsListen != "" {
+	if c.MetricsListen == "" {
+		probs.add(EnvMetricsListen, "is required (/metrics is never served on %s)", EnvListen)
+	} else {
 		if _, port, err := splitHostPort(c.MetricsListen); err != nil {
 			probs.add(EnvMetricsListen, "must be host:port (e.g. 127.0.0.1:9090), got %q", c.MetricsListen)
 		} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
 			probs.add(EnvMetricsListen, "has an invalid port, got %q", c.MetricsListen)
 		} else if c.MetricsListen == c.Listen && n != 0 {
-			probs.add(EnvMetricsListen, "must differ from %s (unset it to serve /metrics on the main listener)", EnvListen)
+			probs.add(EnvMetricsListen, "must differ from %s (/metrics has a listener of its own)", EnvListen)
 		}
 	}
 	if c.SPADir != "" {

@@ -49,6 +49,12 @@ const (
 	EnvMetricsListen      = "BFF_METRICS_LISTEN"
 )
 
+// DefaultMetricsListen is the default of BFF_METRICS_LISTEN: /metrics on a
+// port of its own (9464, the port OpenTelemetry's Prometheus exporter uses
+// for an application's metrics), on loopback so that counts of sign-ins,
+// errors and routes never leave the host unless the operator opens them.
+const DefaultMetricsListen = "127.0.0.1:9464"
+
 // DefaultScopes is the default value of LOGTO_SCOPES.
 const DefaultScopes = "openid profile email offline_access identities"
 
@@ -72,7 +78,7 @@ var Settings = []Setting{
 	{Name: EnvSPADir, Description: "Directory of a built SPA to serve at / (index.html fallback); unset serves no SPA."},
 	{Name: EnvRefreshMargin, Default: "60s", Description: "Tokens are refreshed server-side on the request that needs them once they expire within this margin (Go duration, 0s to 30m)."},
 	{Name: EnvAPIRoutes, Description: "API proxy routes, comma- or newline-separated: name=https://upstream/base|<resource indicator>[|org:<organization id>], served at /api/proxy/<name>/...; every resource must be in LOGTO_RESOURCES."},
-	{Name: EnvMetricsListen, Description: "Serve Prometheus /metrics on this separate address (host:port) instead of the main listener; when unset /metrics is on the main listener and must be blocked at the edge."},
+	{Name: EnvMetricsListen, Default: DefaultMetricsListen, Description: "Address of the separate Prometheus /metrics listener (host:port; port 0 picks a free port); /metrics is never served on BFF_LISTEN. Loopback by default: set e.g. :9464 for a scraper on the private network, and never publish it at the edge."},
 	{Name: EnvLogLevel, Default: "info", Description: "Log level: debug, info, warn or error."},
 	{Name: EnvLogFormat, Default: "json", Description: "Log format: json or text."},
 }

@@ -165,7 +165,7 @@ func newCluster(t testing.TB, o clusterOptions) *cluster {
 		h, err := New(Options{
 			Sessions: n.sessions, Auth: n.auth, PublicURL: n.publicURL(), IdPOrigin: cl.idpSrv.URL,
 			Logger: logger, Now: cl.bffClock.Now, RefreshMargin: time.Minute,
-			Routes: routes, ProxyTransport: o.transport, Metrics: n.metrics, ServeMetrics: true,
+			Routes: routes, ProxyTransport: o.transport, Metrics: n.metrics,
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -325,19 +325,17 @@ func (cl *cluster) stored(t testing.TB, i int, cookie string) (*session.Session,
 	return cl.nodes[i].sessions.Load(httptest.NewRecorder(), req)
 }
 
-// metricValue reads one sample from node i's /metrics, e.g.
+// metricValue reads one sample from node i's metrics handler (what its
+// /metrics listener serves), e.g.
 // `bff_token_refreshes_total{result="success"}`; 0 when absent.
 func (cl *cluster) metricValue(t testing.TB, i int, sample string) float64 {
 	t.Helper()
-	host := cl.nodes[i].srv.Listener.Addr().String()
-	client := &http.Client{Transport: contract.Transport(t, host, nil), Timeout: 5 * time.Second}
-	resp, err := client.Get(cl.nodes[i].publicURL() + "/metrics")
-	if err != nil {
-		t.Fatal(err)
+	rec := httptest.NewRecorder()
+	cl.nodes[i].metrics.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if rec.Code != http.StatusOK {
+		t.Fatalf("node %d metrics = %d", i, rec.Code)
 	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	for _, line := range strings.Split(string(body), "\n") {
+	for _, line := range strings.Split(rec.Body.String(), "\n") {
 		if rest, ok := strings.CutPrefix(line, sample+" "); ok {
 			var v float64
 			if err := json.Unmarshal([]byte(strings.TrimSpace(rest)), &v); err != nil {

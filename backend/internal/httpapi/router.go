@@ -5,9 +5,9 @@
 //
 // Routes: GET /auth/sign-in, GET /auth/callback, POST /auth/sign-out,
 // POST /auth/backchannel-logout, GET /api/me and ANY /api/proxy/{route}/…
-// (every /api route requires X-CSRF: 1), GET /healthz, GET /readyz,
-// GET /metrics (when Options.ServeMetrics), and the SPA (or a small landing
-// page) at /. Tokens are refreshed transparently on the requests that use
+// (every /api route requires X-CSRF: 1), GET /healthz, GET /readyz, and
+// the SPA (or a small landing page) at /. Never /metrics: the caller serves
+// Options.Metrics on a listener of its own. Tokens are refreshed transparently on the requests that use
 // them (see tokens.go).
 package httpapi
 
@@ -70,10 +70,6 @@ type Options struct {
 	// Metrics receives request, sign-in/out, refresh, back-channel, proxy
 	// and store metrics; nil records nothing.
 	Metrics *metrics.Metrics
-	// ServeMetrics serves Metrics at GET /metrics on this handler (the
-	// main listener: block /metrics at the edge). Leave it false when
-	// /metrics has its own listener.
-	ServeMetrics bool
 }
 
 // server holds the handlers' dependencies.
@@ -171,9 +167,6 @@ func New(opts Options) (http.Handler, error) {
 
 	r.GET("/healthz", s.healthz)
 	r.GET("/readyz", s.readyz)
-	if opts.ServeMetrics && opts.Metrics != nil {
-		r.GET("/metrics", gin.WrapH(opts.Metrics.Handler()))
-	}
 	r.NoRoute(s.noRoute)
 	return r, nil
 }
