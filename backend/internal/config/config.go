@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/logto-bff/bff/backend/internal/proxy"
+	"github.com/logto-bff/bff/backend/internal/routes"
 )
 
 // Session store kinds accepted by BFF_SESSION_STORE.
@@ -81,7 +81,7 @@ type Config struct {
 	// RefreshMargin: a token expiring within it is refreshed before use.
 	RefreshMargin time.Duration
 	// APIRoutes are the API proxy's routes (BFF_API_ROUTES), or none.
-	APIRoutes []proxy.Route
+	APIRoutes []routes.Route
 	// MetricsListen is the host:port of the separate /metrics listener
 	// (never the main one).
 	MetricsListen string
@@ -126,15 +126,15 @@ func Load(getenv func(string) string) (*Config, error) {
 	c.ClockSkew = probs.duration(EnvClockSkew, get(EnvClockSkew))
 	c.RefreshMargin = probs.duration(EnvRefreshMargin, get(EnvRefreshMargin))
 	if raw := getenv(EnvAPIRoutes); strings.TrimSpace(raw) != "" {
-		routes, err := proxy.ParseRoutes(raw)
+		rs, err := routes.Parse(raw)
 		if err != nil {
-			// ParseRoutes never quotes an upstream URL (it could hold
+			// Parse never quotes an upstream URL (it could hold
 			// credentials): one problem per line of its joined error.
 			for _, line := range strings.Split(err.Error(), "\n") {
-				probs.add(EnvAPIRoutes, "%s", strings.TrimPrefix(line, "proxy: "))
+				probs.add(EnvAPIRoutes, "%s", line)
 			}
 		}
-		c.APIRoutes = routes
+		c.APIRoutes = rs
 	}
 	if err := c.LogLevel.UnmarshalText([]byte(get(EnvLogLevel))); err != nil {
 		probs.add(EnvLogLevel, "must be debug, info, warn or error, got %q", get(EnvLogLevel))

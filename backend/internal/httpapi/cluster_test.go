@@ -19,8 +19,8 @@ import (
 	"github.com/logto-bff/bff/backend/internal/contract"
 	"github.com/logto-bff/bff/backend/internal/devidp"
 	"github.com/logto-bff/bff/backend/internal/metrics"
-	"github.com/logto-bff/bff/backend/internal/proxy"
 	"github.com/logto-bff/bff/backend/internal/redistest"
+	"github.com/logto-bff/bff/backend/internal/routes"
 	"github.com/logto-bff/bff/backend/internal/session"
 )
 
@@ -125,9 +125,9 @@ func newCluster(t testing.TB, o clusterOptions) *cluster {
 	if o.store == storeRedis {
 		cl.redis = redistest.Start(t)
 	}
-	var routes []proxy.Route
+	var rs []routes.Route
 	if o.routes != "" {
-		if routes, err = proxy.ParseRoutes(o.routes); err != nil {
+		if rs, err = routes.Parse(o.routes); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -165,7 +165,7 @@ func newCluster(t testing.TB, o clusterOptions) *cluster {
 		h, err := New(Options{
 			Sessions: n.sessions, Auth: n.auth, PublicURL: n.publicURL(), IdPOrigin: cl.idpSrv.URL,
 			Logger: logger, Now: cl.bffClock.Now, RefreshMargin: time.Minute,
-			Routes: routes, ProxyTransport: o.transport, Metrics: n.metrics,
+			Routes: rs, ProxyTransport: o.transport, Metrics: n.metrics,
 		})
 		if err != nil {
 			t.Fatal(err)

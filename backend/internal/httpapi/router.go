@@ -26,6 +26,7 @@ import (
 	"github.com/logto-bff/bff/backend/internal/authflow"
 	"github.com/logto-bff/bff/backend/internal/metrics"
 	"github.com/logto-bff/bff/backend/internal/proxy"
+	"github.com/logto-bff/bff/backend/internal/routes"
 	"github.com/logto-bff/bff/backend/internal/session"
 )
 
@@ -63,7 +64,7 @@ type Options struct {
 	RefreshMargin time.Duration
 	// Routes are the API proxy's upstreams (config BFF_API_ROUTES); none
 	// makes every /api/proxy route a 404.
-	Routes []proxy.Route
+	Routes []routes.Route
 	// ProxyTransport replaces the proxy's upstream transport (tests,
 	// benchmarks). Nil means newProxyTransport.
 	ProxyTransport http.RoundTripper

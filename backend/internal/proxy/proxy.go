@@ -23,6 +23,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/logto-bff/bff/backend/internal/routes"
 )
 
 // Prefix is the path under which ServeHTTP expects requests:
@@ -35,7 +37,7 @@ const Prefix = "/api/proxy/"
 // for requests that passed route, method and path checks, with the inbound
 // request (cookies included); it must not modify route.Upstream.
 type TokenSource interface {
-	Token(ctx context.Context, r *http.Request, route Route) (string, error)
+	Token(ctx context.Context, r *http.Request, route routes.Route) (string, error)
 }
 
 // Options tune a Proxy. The zero value is usable.
@@ -71,7 +73,7 @@ const (
 // Proxy forwards requests to allow-listed upstreams. It is safe for
 // concurrent use.
 type Proxy struct {
-	routes       map[string]Route
+	routes       map[string]routes.Route
 	tokens       TokenSource
 	rp           *httputil.ReverseProxy
 	maxBody      int64
@@ -81,21 +83,21 @@ type Proxy struct {
 
 var _ http.Handler = (*Proxy)(nil)
 
-// New returns a Proxy for routes (as ParseRoutes returns them; programmatic
+// New returns a Proxy for rs (as routes.Parse returns them; programmatic
 // routes are checked the same way) taking tokens from tokens. Without
 // Options.Transport, the proxy uses its own transport: no proxy from the
 // environment (an operator's HTTP_PROXY must not see bearer tokens), TLS
 // 1.2 or later, the keep-alive pool and timeouts of Options, and no
 // transparent decompression. Redirects are never followed: the browser
 // receives them.
-func New(routes []Route, tokens TokenSource, opts Options) (*Proxy, error) {
+func New(rs []routes.Route, tokens TokenSource, opts Options) (*Proxy, error) {
 	if tokens == nil {
 		return nil, errors.New("proxy: nil TokenSource")
 	}
-	p := &Proxy{routes: make(map[string]Route, len(routes)), tokens: tokens, maxBody: opts.MaxBodyBytes, log: opts.Logger}
+	p := &Proxy{routes: make(map[string]routes.Route, len(rs)), tokens: tokens, maxBody: opts.MaxBodyBytes, log: opts.Logger}
 	var errs []error
-	for i, r := range routes {
-		problems := routeProblems(r)
+	for i, r := range rs {
+		problems := routes.Problems(r)
 		if r.Upstream == nil {
 			problems = append(problems, "upstream missing")
 		}
