@@ -18,6 +18,7 @@ import (
 
 	"github.com/logto-bff/bff/backend/internal/config"
 	"github.com/logto-bff/bff/backend/internal/devidp"
+	"github.com/logto-bff/bff/backend/internal/devidp/devidptest"
 )
 
 type syncBuffer struct {
@@ -147,7 +148,7 @@ func signInAlice(t *testing.T, c *http.Client, base string) {
 	if resp.StatusCode != http.StatusFound {
 		t.Fatalf("sign-in = %d %s", resp.StatusCode, body)
 	}
-	final, err := devidp.SignIn(context.Background(), c, resp.Header.Get("Location"), devidp.AliceUsername, devidp.AlicePassword)
+	final, err := devidptest.SignIn(context.Background(), c, resp.Header.Get("Location"), devidp.AliceUsername, devidp.AlicePassword)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -351,7 +352,7 @@ func TestRunDev(t *testing.T) {
 	if resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("sign-out = %d", resp.StatusCode)
 	}
-	final, err := devidp.SignOut(context.Background(), c, resp.Header.Get("Location"))
+	final, err := devidptest.SignOut(context.Background(), c, resp.Header.Get("Location"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,8 +16,9 @@ import (
 	"time"
 
 	"github.com/logto-bff/bff/backend/internal/authflow"
-	"github.com/logto-bff/bff/backend/internal/contract"
+	"github.com/logto-bff/bff/backend/internal/contracttest"
 	"github.com/logto-bff/bff/backend/internal/devidp"
+	"github.com/logto-bff/bff/backend/internal/devidp/devidptest"
 	"github.com/logto-bff/bff/backend/internal/metrics"
 	"github.com/logto-bff/bff/backend/internal/redistest"
 	"github.com/logto-bff/bff/backend/internal/routes"
@@ -234,7 +235,7 @@ func (cl *cluster) browser(t testing.TB) *cbrowser {
 	for _, n := range cl.nodes {
 		host := n.srv.Listener.Addr().String()
 		bffHosts[host] = true
-		rt = contract.Transport(t, host, rt)
+		rt = contracttest.Transport(t, host, rt)
 	}
 	return &cbrowser{cl: cl, jar: jar, client: &http.Client{
 		Jar: jar, Transport: rt, Timeout: 15 * time.Second,
@@ -259,7 +260,7 @@ func (b *cbrowser) signIn(t testing.TB, i int) {
 	if resp.StatusCode != http.StatusFound {
 		t.Fatalf("sign-in: %d", resp.StatusCode)
 	}
-	resp, err = devidp.SignIn(context.Background(), b.client, resp.Header.Get("Location"), devidp.AliceUsername, devidp.AlicePassword)
+	resp, err = devidptest.SignIn(context.Background(), b.client, resp.Header.Get("Location"), devidp.AliceUsername, devidp.AlicePassword)
 	if err != nil {
 		t.Fatal(err)
 	}
