@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -55,6 +56,36 @@ type node struct {
 	sessions *session.Manager
 	auth     *authflow.Discovery
 	metrics  *metrics.Metrics
+	// busy holds the connections serving a request now (a client can have
+	// its whole response before the handler's deferred work, such as the
+	// request metric, has run).
+	busy sync.Map // net.Conn → struct{}
+}
+
+// trackConn is the server's ConnState hook: it maintains busy.
+func (n *node) trackConn(c net.Conn, st http.ConnState) {
+	if st == http.StateActive {
+		n.busy.Store(c, struct{}{})
+	} else {
+		n.busy.Delete(c)
+	}
+}
+
+// idle waits (up to 5 s) until no request is being served.
+func (n *node) idle(t testing.TB) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		busy := false
+		n.busy.Range(func(any, any) bool { busy = true; return false })
+		if !busy {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("requests still being served after 5 s")
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 type clusterOptions struct {
@@ -172,6 +203,7 @@ func newCluster(t testing.TB, o clusterOptions) *cluster {
 			t.Fatal(err)
 		}
 		handlers[i].Store(&h)
+		n.srv.Config.ConnState = n.trackConn
 		n.srv.Start()
 		t.Cleanup(n.srv.Close)
 	}
@@ -331,6 +363,7 @@ func (cl *cluster) stored(t testing.TB, i int, cookie string) (*session.Session,
 // `bff_token_refreshes_total{result="success"}`; 0 when absent.
 func (cl *cluster) metricValue(t testing.TB, i int, sample string) float64 {
 	t.Helper()
+	cl.nodes[i].idle(t)
 	rec := httptest.NewRecorder()
 	cl.nodes[i].metrics.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 	if rec.Code != http.StatusOK {
