@@ -44,8 +44,16 @@ type TokenSource interface {
 type Options struct {
 	// Timeout bounds how long the upstream may take to send response
 	// headers (and to accept the connection). Zero means 30 s. Streaming
-	// response bodies are not bounded.
+	// response bodies are not bounded by it (see IdleTimeout).
 	Timeout time.Duration
+	// IdleTimeout bounds a pause in a proxied exchange once the upstream is
+	// contacted: the browser's request body, the upstream's response body
+	// and the browser's reading of it must each make progress at least
+	// this often, or the exchange is cut. It replaces the server's
+	// whole-request ReadTimeout and WriteTimeout for proxied requests, so
+	// server-sent events and long downloads last as long as bytes flow.
+	// Zero means 60 s.
+	IdleTimeout time.Duration
 	// MaxIdleConnsPerHost is the keep-alive pool size per upstream. Zero
 	// means 256 (Go's default of 2 throttles a busy proxy).
 	MaxIdleConnsPerHost int
@@ -77,6 +85,7 @@ type Proxy struct {
 	tokens       TokenSource
 	rp           *httputil.ReverseProxy
 	maxBody      int64
+	idle         time.Duration
 	errorHandler func(http.ResponseWriter, *http.Request, error)
 	log          *slog.Logger
 }
@@ -119,6 +128,10 @@ func New(rs []routes.Route, tokens TokenSource, opts Options) (*Proxy, error) {
 	if p.maxBody <= 0 {
 		p.maxBody = defaultMaxBodyBytes
 	}
+	p.idle = opts.IdleTimeout
+	if p.idle <= 0 {
+		p.idle = defaultIdleTimeout
+	}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
@@ -149,6 +162,7 @@ type forward struct {
 	route  string
 	target url.URL // JoinPath's result: scheme, host, path; no query
 	token  string
+	guard  *idleGuard
 }
 
 type forwardKey struct{}
@@ -157,7 +171,8 @@ type forwardKey struct{}
 // Checks run in this order, each failing to the ErrorHandler: route
 // (ErrUnknownRoute), method (ErrMethodNotAllowed), path (ErrBadPath),
 // declared body size (ErrBodyTooLarge), token (TokenSource error). Only
-// then is the upstream contacted.
+// then is the upstream contacted; from then on the exchange is bounded by
+// Options.IdleTimeout rather than the server's read and write timeouts.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	escaped := r.URL.EscapedPath()
 	if !strings.HasPrefix(escaped, Prefix) {
@@ -196,12 +211,15 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.errorHandler(w, r, fmt.Errorf("proxy: route %s: token source returned an unusable token", name))
 		return
 	}
-	fwd := &forward{in: r, route: name, target: *target, token: token}
-	out := r.WithContext(context.WithValue(r.Context(), forwardKey{}, fwd))
-	if r.Body != nil && r.Body != http.NoBody {
-		out.Body = http.MaxBytesReader(w, r.Body, p.maxBody)
+	hasBody := r.Body != nil && r.Body != http.NoBody
+	guard, ctx := newIdleGuard(r.Context(), w, p.idle, hasBody)
+	defer guard.stop()
+	fwd := &forward{in: r, route: name, target: *target, token: token, guard: guard}
+	out := r.WithContext(context.WithValue(ctx, forwardKey{}, fwd))
+	if hasBody {
+		out.Body = idleBody{http.MaxBytesReader(w, r.Body, p.maxBody), guard.readProgress}
 	}
-	p.rp.ServeHTTP(w, out)
+	p.rp.ServeHTTP(idleWriter{ResponseWriter: w, g: guard}, out)
 }
 
 // validToken accepts a non-empty header-safe token (no spaces, controls or
@@ -284,6 +302,11 @@ func modifyResponse(res *http.Response) error {
 	h.Set("Content-Security-Policy", "sandbox; default-src 'none'; frame-ancestors 'none'")
 	if h.Get("Cache-Control") == "" {
 		h.Set("Cache-Control", "no-store")
+	}
+	// The body streams for as long as the upstream keeps sending.
+	if fwd, ok := res.Request.Context().Value(forwardKey{}).(*forward); ok && fwd.guard != nil {
+		fwd.guard.upstreamProgress(0, nil)
+		res.Body = idleBody{ReadCloser: res.Body, progress: fwd.guard.upstreamProgress}
 	}
 	return nil
 }
