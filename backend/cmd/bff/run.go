@@ -90,6 +90,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		if args[1] == "-h" || args[1] == "--help" {
 			return writeUsage(stdout)
 		}
+		if cmd == "healthcheck" {
+			return runHealthcheck(ctx, args[1:], getenv)
+		}
 		return usageError{fmt.Sprintf("unexpected argument %q (see bff --help)", args[1])}
 	}
 	switch cmd {
@@ -98,7 +101,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "dev":
 		return runDev(ctx, getenv, stdout, stderr, ro)
 	case "healthcheck":
-		return runHealthcheck(ctx, getenv)
+		return runHealthcheck(ctx, nil, getenv)
 	case "-h", "--help", "help":
 		return writeUsage(stdout)
 	default:
@@ -111,6 +114,10 @@ func writeUsage(w io.Writer) error {
   bff              serve, configured from the environment
   bff dev          serve against the built-in development identity provider (never in production)
   bff healthcheck  exit 0 when the local server's /healthz answers (for Docker)
+  bff healthcheck --namespace-owner URL
+                   the same, once URL (the owner of a shared network namespace)
+                   answers; if it does not, stop this container's server so that
+                   it restarts in the owner's new namespace
   bff --help       this help
 
 Settings (environment variables):

@@ -444,11 +444,37 @@ func TestHealthcheckDefaultsToLoopback(t *testing.T) {
 	defer srv.Close()
 	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
 	for _, listen := range []string{":" + port, "0.0.0.0:" + port, "127.0.0.1:" + port} {
-		if err := runHealthcheck(context.Background(), func(string) string { return listen }); err != nil {
+		if err := runHealthcheck(context.Background(), nil, func(string) string { return listen }); err != nil {
 			t.Errorf("%s: %v", listen, err)
 		}
 	}
-	if err := runHealthcheck(context.Background(), func(string) string { return "nonsense" }); exitCode(err) != 2 {
+	if err := runHealthcheck(context.Background(), nil, func(string) string { return "nonsense" }); exitCode(err) != 2 {
 		t.Errorf("bad BFF_LISTEN: %v", err)
+	}
+}
+
+// TestHealthcheckNamespaceOwner: with --namespace-owner, the check fails
+// when the owner does not answer even though the BFF itself is healthy,
+// and never signals a PID 1 that is not this program.
+func TestHealthcheckNamespaceOwner(t *testing.T) {
+	bff := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) }))
+	defer bff.Close()
+	owner := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) }))
+	getenv := func(string) string { return bff.Listener.Addr().String() }
+	check := func(args ...string) error {
+		return run(context.Background(), append([]string{"healthcheck"}, args...), getenv, io.Discard, io.Discard)
+	}
+	if err := check("--namespace-owner", owner.URL+"/index.html"); err != nil {
+		t.Fatalf("owner up: %v", err)
+	}
+	owner.Close() // the owner is gone; the BFF still answers
+	err := check("--namespace-owner", owner.URL+"/index.html")
+	if err == nil || !strings.Contains(err.Error(), "namespace owner unreachable") || strings.Contains(err.Error(), "stopping") {
+		t.Fatalf("owner gone: err = %v, want a failure that stops nothing (PID 1 here is not bff)", err)
+	}
+	for _, args := range [][]string{{"--namespace-owner"}, {"--namespace-owner", "localhost:80"}, {"--owner", "http://x"}} {
+		if err := check(args...); exitCode(err) != 2 {
+			t.Errorf("%v: err = %v, want a usage error", args, err)
+		}
 	}
 }
