@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -155,5 +156,36 @@ func TestReadmeSaysHowToStopEachStack(t *testing.T) {
 		if !strings.Contains(readme, cmd) {
 			t.Errorf("README.md does not say %q", cmd)
 		}
+	}
+}
+
+// TestMakeTestSetsItselfUp: `make test` runs .ci/test-deps before any
+// test, runs the Go tests with CI=true (a missing redis-server or nginx
+// fails instead of skipping), and .ci/run only calls it.
+func TestMakeTestSetsItselfUp(t *testing.T) {
+	root := repoRoot(t)
+	out, err := exec.Command("make", "-C", root, "-n", "test").CombinedOutput()
+	if err != nil {
+		t.Fatalf("make -n test: %v\n%s", err, out)
+	}
+	lines := strings.Split(string(out), "\n")
+	deps, goTest := -1, -1
+	for i, l := range lines {
+		if strings.Contains(l, ".ci/test-deps") && deps < 0 {
+			deps = i
+		}
+		if strings.Contains(l, " test ") && strings.Contains(l, "go") && goTest < 0 {
+			goTest = i
+			if !strings.HasPrefix(strings.TrimSpace(l), "CI=true ") {
+				t.Errorf("make test runs the Go tests without CI=true: %q", l)
+			}
+		}
+	}
+	if deps < 0 || goTest < 0 || deps > goTest {
+		t.Errorf("make test must run .ci/test-deps before the Go tests (lines %d, %d):\n%s", deps, goTest, out)
+	}
+	ci := readFile(t, filepath.Join(root, ".ci", "run"))
+	if !strings.Contains(ci, "\nmake test\n") || strings.Contains(ci, "redis-server") {
+		t.Errorf(".ci/run should just call make test (set-up lives in .ci/test-deps):\n%s", ci)
 	}
 }
