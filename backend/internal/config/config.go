@@ -25,12 +25,20 @@ const (
 // MinSecretBytes is the shortest BFF_SESSION_SECRET accepted.
 const MinSecretBytes = 32
 
+// Session lifetimes when BFF_SESSION_IDLE_TIMEOUT and BFF_SESSION_LIFETIME
+// are unset (Settings shows them as "24h" and "336h").
+const (
+	DefaultSessionIdleTimeout = 24 * time.Hour
+	DefaultSessionLifetime    = 14 * 24 * time.Hour
+)
+
 // MaxRefreshMargin bounds BFF_REFRESH_MARGIN: with a larger margin a token
 // would be refreshed almost as soon as it is issued.
 const MaxRefreshMargin = 30 * time.Minute
 
-// Logto's organization scope and resource (see LOGTO.md): an organization
-// token needs both at sign-in.
+// Logto's organization scope and resource: an organization token (for an
+// org: route) needs both requested at sign-in (Logto docs, "Organization
+// token"; README, "Calling your APIs: the proxy").
 const (
 	OrganizationsScope    = "urn:logto:scope:organizations"
 	OrganizationsResource = "urn:logto:resource:organizations"

@@ -9,6 +9,7 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
+	"time"
 )
 
 // Setting describes one environment variable the BFF reads.
@@ -72,8 +73,8 @@ var Settings = []Setting{
 	{Name: EnvSessionStore, Default: "memory", Description: "Session store: memory (one replica) or redis."},
 	{Name: EnvRedisURL, Description: "Redis URL, e.g. redis://:password@redis:6379/0 (required when the store is redis).", Secret: true},
 	{Name: EnvCookieSecure, Default: "true", Description: "Mark cookies Secure and use the __Host- prefix; false only for plain-http development."},
-	{Name: EnvSessionIdleTimeout, Default: "24h", Description: "A session unused for this long ends (Go duration)."},
-	{Name: EnvSessionLifetime, Default: "336h", Description: "A session ends this long after sign-in at the latest (Go duration)."},
+	{Name: EnvSessionIdleTimeout, Default: hours(DefaultSessionIdleTimeout), Description: "A session unused for this long ends (Go duration)."},
+	{Name: EnvSessionLifetime, Default: hours(DefaultSessionLifetime), Description: "A session ends this long after sign-in at the latest (Go duration)."},
 	{Name: EnvClockSkew, Default: "60s", Description: "Leeway allowed on ID-token exp and iat (Go duration, at most 5m)."},
 	{Name: EnvSPADir, Description: "Directory of a built SPA to serve at / (index.html fallback); unset serves no SPA."},
 	{Name: EnvRefreshMargin, Default: "60s", Description: "Tokens are refreshed server-side on the request that needs them once they expire within this margin (Go duration, 0s to 30m)."},
@@ -81,6 +82,12 @@ var Settings = []Setting{
 	{Name: EnvMetricsListen, Default: DefaultMetricsListen, Description: "Address of the separate Prometheus /metrics listener (host:port; port 0 picks a free port); /metrics is never served on BFF_LISTEN. Loopback by default: set e.g. :9464 for a scraper on the private network, and never publish it at the edge."},
 	{Name: EnvLogLevel, Default: "info", Description: "Log level: debug, info, warn or error."},
 	{Name: EnvLogFormat, Default: "json", Description: "Log format: json or text."},
+}
+
+// hours writes a whole number of hours as a Go duration the way a person
+// would ("24h", not "24h0m0s").
+func hours(d time.Duration) string {
+	return strings.TrimSuffix(d.String(), "0m0s")
 }
 
 // Lookup returns the setting called name.
