@@ -18,6 +18,7 @@ import (
 	"github.com/logto-bff/bff/backend/internal/httpapi"
 	"github.com/logto-bff/bff/backend/internal/metrics"
 	"github.com/logto-bff/bff/backend/internal/session"
+	"github.com/logto-bff/bff/backend/internal/signin"
 )
 
 // Server limits.
@@ -86,6 +87,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if len(args) > 0 {
 		cmd = args[0]
 	}
+	if cmd == "logto" {
+		return runLogto(ctx, args[1:], getenv, stdout, stderr)
+	}
 	if len(args) > 1 {
 		if args[1] == "-h" || args[1] == "--help" {
 			return writeUsage(stdout)
@@ -118,6 +122,8 @@ func writeUsage(w io.Writer) error {
                    the same, once URL (the owner of a shared network namespace)
                    answers; if it does not, stop this container's server so that
                    it restarts in the owner's new namespace
+  bff logto setup  create or repair the app, Discord connector and API resources in Logto (bff logto --help)
+  bff logto doctor check these settings against Logto (bff logto --help)
   bff --help       this help
 
 Settings (environment variables):
@@ -188,6 +194,10 @@ func serve(ctx context.Context, cfg *config.Config, ln, metricsLn net.Listener, 
 		return fmt.Errorf("session store: %w", err)
 	}
 	defer sessions.Close()
+	keeper, err := signin.New(signin.Config{Secret: cfg.SessionSecret, Secure: cfg.CookieSecure, Marker: sessions})
+	if err != nil {
+		return fmt.Errorf("sign-in state: %w", err)
+	}
 
 	discoveryCtx, stopDiscovery := context.WithCancel(ctx)
 	defer stopDiscovery()
@@ -205,6 +215,7 @@ func serve(ctx context.Context, cfg *config.Config, ln, metricsLn net.Listener, 
 	m := metrics.New()
 	handler, err := httpapi.New(httpapi.Options{
 		Sessions:      sessions,
+		SignIn:        keeper,
 		Auth:          disc,
 		PublicURL:     cfg.PublicURL,
 		IdPOrigin:     origin(cfg.LogtoEndpoint),

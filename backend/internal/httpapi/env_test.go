@@ -22,6 +22,7 @@ import (
 	"github.com/logto-bff/bff/backend/internal/devidp/devidptest"
 	"github.com/logto-bff/bff/backend/internal/redistest"
 	"github.com/logto-bff/bff/backend/internal/session"
+	"github.com/logto-bff/bff/backend/internal/signin"
 )
 
 const (
@@ -61,6 +62,7 @@ type env struct {
 	idpUp    atomic.Bool // false: the IdP answers 503 (Logto not up yet)
 	bff      *httptest.Server
 	sessions *session.Manager
+	signin   *signin.Keeper
 	redis    *redistest.Server
 	auth     *authflow.Discovery
 	logs     *syncBuffer
@@ -69,7 +71,7 @@ type env struct {
 type envOptions struct {
 	idpDown bool             // start with the IdP answering 503
 	spaDir  string           // BFF_SPA_DIR
-	now     func() time.Time // the session store's clock; nil = time.Now
+	now     func() time.Time // the session store's and sign-in's clock; nil = time.Now
 }
 
 func newEnv(t testing.TB, store string, o envOptions) *env {
@@ -121,6 +123,10 @@ func newEnv(t testing.TB, store string, o envOptions) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.sessions.Close() })
+	e.signin, err = signin.New(signin.Config{Secret: []byte(testSecret), Marker: e.sessions, Now: o.now})
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
@@ -140,6 +146,7 @@ func newEnv(t testing.TB, store string, o envOptions) *env {
 
 	h, err := New(Options{
 		Sessions:  e.sessions,
+		SignIn:    e.signin,
 		Auth:      e.auth,
 		PublicURL: publicURL,
 		IdPOrigin: e.idpSrv.URL,
