@@ -69,8 +69,7 @@ type Ready struct {
 	PublicURL string
 	// IssuerURL is the identity provider's issuer.
 	IssuerURL string
-	// MetricsAddr is the separate /metrics listener's address, or "" when
-	// /metrics is served on Addr.
+	// MetricsAddr is the /metrics listener's address (never Addr).
 	MetricsAddr string
 }
 
@@ -102,6 +101,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		if args[1] == "-h" || args[1] == "--help" {
 			return writeUsage(stdout)
 		}
+		if cmd == "healthcheck" {
+			return runHealthcheck(ctx, args[1:], getenv)
+		}
 		return usageError{fmt.Sprintf("unexpected argument %q (see bff --help)", args[1])}
 	}
 	switch cmd {
@@ -110,7 +112,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "dev":
 		return runDev(ctx, getenv, stdout, stderr, ro)
 	case "healthcheck":
-		return runHealthcheck(ctx, getenv)
+		return runHealthcheck(ctx, nil, getenv)
 	case "-h", "--help", "help":
 		return writeUsage(stdout)
 	default:
@@ -123,6 +125,10 @@ func writeUsage(w io.Writer) error {
   bff              serve, configured from the environment
   bff dev          serve against the built-in development identity provider (never in production)
   bff healthcheck  exit 0 when the local server's /healthz answers (for Docker)
+  bff healthcheck --namespace-owner URL
+                   the same, once URL (the owner of a shared network namespace)
+                   answers; if it does not, stop this container's server so that
+                   it restarts in the owner's new namespace
   bff logto setup  create or repair the app, Discord connector and API resources in Logto (bff logto --help)
   bff logto doctor check these settings against Logto (bff logto --help)
   bff --help       this help
@@ -155,7 +161,12 @@ func runServe(ctx context.Context, getenv func(string) string, stderr io.Writer,
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
-	return serve(ctx, cfg, ln, logger, ro)
+	defer ln.Close()
+	metricsLn, err := net.Listen("tcp", cfg.MetricsListen)
+	if err != nil {
+		return fmt.Errorf("listen on %s (%s): %w", cfg.MetricsListen, config.EnvMetricsListen, err)
+	}
+	return serve(ctx, cfg, ln, metricsLn, logger, ro)
 }
 
 func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
@@ -191,18 +202,11 @@ func openRevocationStore(cfg *config.Config) (store.Store, error) {
 	return store.NewMemory(store.MemoryOptions{}), nil
 }
 
-// serve runs the BFF on ln (and /metrics on BFF_METRICS_LISTEN when set)
-// until ctx ends, then shuts down gracefully.
-func serve(ctx context.Context, cfg *config.Config, ln net.Listener, logger *slog.Logger, ro runOptions) error {
+// serve runs the BFF on ln and /metrics on metricsLn (never on ln) until
+// ctx ends, then shuts down gracefully. It closes both listeners.
+func serve(ctx context.Context, cfg *config.Config, ln, metricsLn net.Listener, logger *slog.Logger, ro runOptions) error {
 	defer ln.Close()
-	var metricsLn net.Listener
-	if cfg.MetricsListen != "" {
-		var err error
-		if metricsLn, err = net.Listen("tcp", cfg.MetricsListen); err != nil {
-			return fmt.Errorf("listen on %s (%s): %w", cfg.MetricsListen, config.EnvMetricsListen, err)
-		}
-		defer metricsLn.Close()
-	}
+	defer metricsLn.Close()
 	sessions, err := newSessions(cfg, logger)
 	if err != nil {
 		return fmt.Errorf("session store: %w", err)
@@ -254,33 +258,23 @@ func serve(ctx context.Context, cfg *config.Config, ln net.Listener, logger *slo
 		RefreshMargin: cfg.RefreshMargin,
 		Routes:        cfg.APIRoutes,
 		Metrics:       m,
-		ServeMetrics:  metricsLn == nil,
 		Background:    bg,
 		Revoker:       revoker,
 	})
 	if err != nil {
 		return err
 	}
-	servers := []*http.Server{newServer(ctx, handler, logger)}
-	listeners := []net.Listener{ln}
-	ready := Ready{Addr: ln.Addr().String(), PublicURL: cfg.PublicURL, IssuerURL: cfg.Issuer()}
-	if metricsLn != nil {
-		mux := http.NewServeMux()
-		mux.Handle("GET /metrics", m.Handler())
-		servers = append(servers, newServer(ctx, mux, logger))
-		listeners = append(listeners, metricsLn)
-		ready.MetricsAddr = metricsLn.Addr().String()
-	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", m.Handler())
+	servers := []*http.Server{newServer(ctx, handler, logger), newServer(ctx, mux, logger)}
+	listeners := []net.Listener{ln, metricsLn}
+	ready := Ready{Addr: ln.Addr().String(), PublicURL: cfg.PublicURL, IssuerURL: cfg.Issuer(), MetricsAddr: metricsLn.Addr().String()}
 	served := make(chan error, len(servers))
 	for i, srv := range servers {
 		go func() { served <- srv.Serve(listeners[i]) }()
 	}
-	metricsAt := "main listener"
-	if ready.MetricsAddr != "" {
-		metricsAt = ready.MetricsAddr
-	}
 	logger.Info("listening", "addr", ready.Addr, "public_url", cfg.PublicURL, "issuer", cfg.Issuer(),
-		"session_store", cfg.SessionStore, "spa_dir", cfg.SPADir, "api_routes", len(cfg.APIRoutes), "metrics", metricsAt)
+		"session_store", cfg.SessionStore, "spa_dir", cfg.SPADir, "api_routes", len(cfg.APIRoutes), "metrics", ready.MetricsAddr)
 	if ro.ready != nil {
 		ro.ready(ready)
 	}
