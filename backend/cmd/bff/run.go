@@ -177,7 +177,9 @@ func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, opts))
 }
 
-func newSessions(cfg *config.Config, logger *slog.Logger) (*session.Manager, error) {
+// newSessions returns the session manager over st, which it owns (its
+// Close closes st).
+func newSessions(cfg *config.Config, st store.Store, logger *slog.Logger) (*session.Manager, error) {
 	scfg := session.Config{
 		Secret:           cfg.SessionSecret,
 		Secure:           cfg.CookieSecure,
@@ -185,20 +187,12 @@ func newSessions(cfg *config.Config, logger *slog.Logger) (*session.Manager, err
 		AbsoluteLifetime: cfg.SessionLifetime,
 		Logger:           logger.With("component", "session"),
 	}
-	st, err := newStore(cfg)
-	if err != nil {
-		return nil, err
-	}
-	m, err := session.New(scfg, st)
-	if err != nil {
-		st.Close()
-		return nil, err
-	}
-	return m, nil
+	return session.New(scfg, st)
 }
 
-// newStore builds the session store BFF_SESSION_STORE names. A Redis that
-// is down at start is not an error: the store dials on use.
+// newStore builds the store BFF_SESSION_STORE names, which sessions,
+// single-use marks, refresh locks and undelivered revocations share. A
+// Redis that is down at start is not an error: the store dials on use.
 func newStore(cfg *config.Config) (store.Store, error) {
 	if cfg.SessionStore == config.StoreRedis {
 		r, err := store.OpenRedis(cfg.RedisURL, store.RedisOptions{})
@@ -210,26 +204,21 @@ func newStore(cfg *config.Config) (store.Store, error) {
 	return store.NewMemory(store.MemoryOptions{}), nil
 }
 
-// openRevocationStore opens the store that records undelivered
-// revocations for every replica: the Redis sessions live in, or one in
-// memory (a single replica). Once the sessions live on store.Store as well,
-// this is the same store.
-func openRevocationStore(cfg *config.Config) (store.Store, error) {
-	if cfg.SessionStore == config.StoreRedis {
-		return store.OpenRedis(cfg.RedisURL, store.RedisOptions{})
-	}
-	return store.NewMemory(store.MemoryOptions{}), nil
-}
-
 // serve runs the BFF on ln and /metrics on metricsLn (never on ln) until
 // ctx ends, then shuts down gracefully. It closes both listeners.
 func serve(ctx context.Context, cfg *config.Config, ln, metricsLn net.Listener, logger *slog.Logger, ro runOptions) error {
 	defer ln.Close()
 	defer metricsLn.Close()
-	sessions, err := newSessions(cfg, logger)
+	st, err := newStore(cfg)
 	if err != nil {
 		return fmt.Errorf("session store: %w", err)
 	}
+	sessions, err := newSessions(cfg, st, logger)
+	if err != nil {
+		st.Close()
+		return fmt.Errorf("session store: %w", err)
+	}
+	// Deferred first, so it runs last: the revoker shares the store.
 	defer sessions.Close()
 	keeper, err := signin.New(signin.Config{Secret: cfg.SessionSecret, Secure: cfg.CookieSecure, Marker: sessions})
 	if err != nil {
@@ -251,12 +240,7 @@ func serve(ctx context.Context, cfg *config.Config, ln, metricsLn net.Listener, 
 
 	m := metrics.New()
 	bg := background.New(logger.With("component", "background"))
-	revStore, err := openRevocationStore(cfg)
-	if err != nil {
-		return fmt.Errorf("revocation store: %w", err)
-	}
-	defer revStore.Close()
-	revoker := revocation.New(revocation.Config{Background: bg, Store: revStore, Logger: logger.With("component", "revocation")})
+	revoker := revocation.New(revocation.Config{Background: bg, Store: st, Logger: logger.With("component", "revocation")})
 	// Any replica delivers the revocations any replica could not.
 	sweepCtx, stopSweep := context.WithCancel(ctx)
 	defer stopSweep()
