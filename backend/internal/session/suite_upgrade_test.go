@@ -126,3 +126,38 @@ func testUpgradeKeepsSessions(t *testing.T, e *env) {
 		t.Fatalf("Load after Destroy: %v", err)
 	}
 }
+
+// TestPreviousReleaseReadsThisRelease: during a rolling upgrade an old
+// replica must read what a new one writes — the cookie through its own
+// securecookie codec (HKDF key, JSON serializer) and the record through
+// json.Unmarshal into the same Record type, which skips the layout marker.
+func TestPreviousReleaseReadsThisRelease(t *testing.T) {
+	e := memoryEnv(t)
+	m := e.open(t, Config{Secure: true})
+	b := newBrowser()
+	rec := sampleRecord("alice", "sid-A")
+	s := create(t, m, b, rec)
+
+	key, err := hkdf.Key(sha256.New, testSecret, nil, "logto-bff/session-cookie/v1", 32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := securecookie.CodecsFromPairs(key)[0].(*securecookie.SecureCookie)
+	sc.SetSerializer(securecookie.JSONEncoder{})
+	var id string
+	if err := sc.Decode("__Host-bff-session", b.cookies["__Host-bff-session"].Value, &id); err != nil || id != s.id {
+		t.Fatalf("the previous release's codec read the cookie as %q, %v", id, err)
+	}
+	raw, err := e.st.Store.Get(context.Background(), "bff:s:"+id)
+	if err != nil || raw == nil {
+		t.Fatalf("GET bff:s:<id> = %v, %v", raw, err)
+	}
+	var old Record
+	if err := json.Unmarshal(raw, &old); err != nil {
+		t.Fatalf("the previous release's decoding failed: %v", err)
+	}
+	sameRecord(t, old, rec)
+	if !old.ExpiresAt.Equal(s.ExpiresAt) || !old.LastTouched.Equal(s.LastTouched) || old.Version != s.Version {
+		t.Fatalf("timestamps or version lost: %+v", old)
+	}
+}
