@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"github.com/logto-bff/bff/backend/internal/config"
 	"net/http/httptest"
 	"testing"
 	"time"
@@ -56,7 +57,7 @@ func TestConfigValidation(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	if m.cfg.IdleTimeout != DefaultIdleTimeout || m.cfg.AbsoluteLifetime != DefaultAbsoluteLifetime ||
+	if m.cfg.IdleTimeout != config.DefaultSessionIdleTimeout || m.cfg.AbsoluteLifetime != config.DefaultSessionLifetime ||
 		m.cfg.Now == nil || m.cfg.Logger == nil {
 		t.Fatalf("defaults not applied: %+v", m.cfg)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/logto-bff/bff/backend/internal/config"
 	"net/http/httptest"
 	"strconv"
 	"strings"
@@ -119,7 +120,7 @@ func oldRelease(t testing.TB, e *env, rec Record) (*browser, string) {
 	// with the raw command the old release used, to be exact.
 	data, _ := e.raw(t, "GET", "bff:s:"+id).(string)
 	e.raw(t, "SET", "bff:s:"+id, data, "PX", "3600000")
-	abs := strconv.FormatInt(DefaultAbsoluteLifetime.Milliseconds(), 10)
+	abs := strconv.FormatInt(config.DefaultSessionLifetime.Milliseconds(), 10)
 	for _, key := range []string{"bff:i:sid:" + rec.SID, "bff:i:sub:" + rec.Subject} {
 		e.raw(t, "SADD", key, id)
 		e.raw(t, "PEXPIRE", key, abs)

@@ -15,16 +15,14 @@ import (
 	"github.com/gin-contrib/sessions"
 
 	"github.com/logto-bff/bff/backend/internal/authflow"
+	"github.com/logto-bff/bff/backend/internal/config"
 	"github.com/logto-bff/bff/backend/internal/store"
 )
 
-// Defaults applied by New to zero Config fields.
-const (
-	DefaultIdleTimeout      = 24 * time.Hour
-	DefaultAbsoluteLifetime = 14 * 24 * time.Hour
-	// MinSecretLength is the shortest Config.Secret accepted.
-	MinSecretLength = 32
-)
+// Zero Config fields take the defaults of the settings they come from
+// (config.DefaultSessionIdleTimeout, config.DefaultSessionLifetime), and the
+// secret obeys the same rule as BFF_SESSION_SECRET (config.MinSecretBytes):
+// one rule, one name, in package config.
 
 // Errors returned by the Manager. ErrUnavailable always wraps the
 // underlying cause as well, so errors.Is(err, ErrUnavailable) holds and the
@@ -54,7 +52,7 @@ func unavailable(err error) error {
 // above.
 type Config struct {
 	// Secret signs cookies (an HMAC key is derived from it); at least
-	// MinSecretLength bytes.
+	// config.MinSecretBytes bytes.
 	Secret []byte
 	// Secure sets the Secure attribute and the __Host- cookie-name prefix.
 	// Only `bff dev` on plain http runs without it.
@@ -73,17 +71,17 @@ type Config struct {
 }
 
 func (c Config) normalized() (Config, error) {
-	if len(c.Secret) < MinSecretLength {
-		return c, fmt.Errorf("session: secret must be at least %d bytes, got %d", MinSecretLength, len(c.Secret))
+	if len(c.Secret) < config.MinSecretBytes {
+		return c, fmt.Errorf("session: secret must be at least %d bytes, got %d", config.MinSecretBytes, len(c.Secret))
 	}
 	if c.IdleTimeout < 0 || c.AbsoluteLifetime < 0 {
 		return c, errors.New("session: durations must not be negative")
 	}
 	if c.IdleTimeout == 0 {
-		c.IdleTimeout = DefaultIdleTimeout
+		c.IdleTimeout = config.DefaultSessionIdleTimeout
 	}
 	if c.AbsoluteLifetime == 0 {
-		c.AbsoluteLifetime = DefaultAbsoluteLifetime
+		c.AbsoluteLifetime = config.DefaultSessionLifetime
 	}
 	if c.IdleTimeout < time.Second || c.AbsoluteLifetime < time.Second {
 		return c, errors.New("session: IdleTimeout and AbsoluteLifetime must be at least 1s")

@@ -5,6 +5,7 @@ import (
 	"crypto/hkdf"
 	"crypto/sha256"
 	"encoding/json"
+	"github.com/logto-bff/bff/backend/internal/config"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -25,7 +26,7 @@ func previousRelease(t testing.TB, e *env, cfg Config, rec Record, ttl time.Dura
 	now := e.clock.Now()
 	rec.CreatedAt, rec.LastTouched = now, now
 	if rec.ExpiresAt.IsZero() {
-		rec.ExpiresAt = now.Add(DefaultAbsoluteLifetime)
+		rec.ExpiresAt = now.Add(config.DefaultSessionLifetime)
 	}
 	data, err := json.Marshal(&rec)
 	if err != nil {
