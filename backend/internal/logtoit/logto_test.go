@@ -20,6 +20,9 @@ import (
 const (
 	resource      = "https://api.logtoit.test"
 	resourceScope = "read:logtoit"
+	// resourceTokenTTLSeconds is the resource's access-token lifetime at
+	// Logto for this test (accessTokenTtl).
+	resourceTokenTTLSeconds = 4
 )
 
 // upstream is an API behind the BFF's proxy that accepts only a JWT access
@@ -216,13 +219,15 @@ func TestRealLogto(t *testing.T) {
 	username, password := "it_"+randomHex(4), "Pw-"+randomHex(12)
 	var user struct{ ID string }
 	l.api(t, http.MethodPost, "/users", map[string]any{"username": username, "password": password, "name": "Integration User"}, &user)
-	// Resource tokens live 60 s while the BFF refreshes 30 min ahead: every
-	// proxied call refreshes.
+	// Resource tokens live 4 s while BFF_REFRESH_MARGIN is 30 min: the
+	// effective margin is the smaller of the two, a twentieth of the token's
+	// lifetime (0.2 s), so a token is used until just before it expires and
+	// refreshed once per lifetime — not on every call.
 	var resources []struct{ ID, Indicator string }
 	l.api(t, http.MethodGet, "/resources", nil, &resources)
 	for _, r := range resources {
 		if r.Indicator == resource {
-			l.api(t, http.MethodPatch, "/resources/"+r.ID, map[string]any{"accessTokenTtl": 60}, nil)
+			l.api(t, http.MethodPatch, "/resources/"+r.ID, map[string]any{"accessTokenTtl": resourceTokenTTLSeconds}, nil)
 		}
 	}
 
@@ -262,7 +267,11 @@ func TestRealLogto(t *testing.T) {
 			t.Errorf("/api/me without X-CSRF: %d", p.status)
 		}
 
-		for i := range 2 {
+		for i := range 3 {
+			if i == 2 {
+				// Past the first token's lifetime: the next call refreshes.
+				time.Sleep(resourceTokenTTLSeconds*time.Second + 500*time.Millisecond)
+			}
 			p := b.api(http.MethodGet, "/api/proxy/it/hello")
 			if p.status != http.StatusOK {
 				t.Fatalf("proxy call %d: %d %.300s", i, p.status, p.body)
@@ -276,8 +285,8 @@ func TestRealLogto(t *testing.T) {
 				t.Fatalf("upstream saw %+v", got)
 			}
 		}
-		if j := up.tokens(); len(j) != 2 || j[0] == j[1] {
-			t.Fatalf("two proxied calls with a 60 s token and a 30 min margin must use two refreshed tokens, got jti %v", j)
+		if j := up.tokens(); len(j) != 3 || j[0] != j[1] || j[1] == j[2] {
+			t.Fatalf("proxied calls with a %d s token and a 30 min margin: want the first token twice (refreshed once per lifetime, not per call), then a refreshed one after it expired; got jti %v", resourceTokenTTLSeconds, j)
 		}
 
 		rts := l.refreshTokens(t, user.ID, appID)
