@@ -204,9 +204,16 @@ func (b *browser) mustExperience(method, path string, in any) map[string]any {
 }
 
 // startSignIn follows the BFF's /auth/sign-in to Logto's sign-in page.
-func (b *browser) startSignIn() {
+func (b *browser) startSignIn() { b.startSignInTo("") }
+
+// startSignInTo is startSignIn with a returnTo for the BFF ("" for none).
+func (b *browser) startSignInTo(returnTo string) {
 	b.t.Helper()
-	p, seen := b.follow(b.origin+"/auth/sign-in", nil)
+	start := b.origin + "/auth/sign-in"
+	if returnTo != "" {
+		start += "?returnTo=" + url.QueryEscape(returnTo)
+	}
+	p, seen := b.follow(start, nil)
 	if p.status != http.StatusOK || !strings.HasPrefix(p.url.String(), b.logto+"/sign-in") {
 		b.t.Fatalf("sign-in did not reach Logto's sign-in page: %d %s (via %v)", p.status, p.url.Redacted(), redactAll(seen))
 	}
@@ -234,13 +241,21 @@ func (b *browser) finish() []string {
 // signInWithPassword is a password sign-in through Logto's Experience API.
 func (b *browser) signInWithPassword(username, password string) {
 	b.t.Helper()
-	b.startSignIn()
+	b.signInWithPasswordTo(username, password, "")
+}
+
+// signInWithPasswordTo is signInWithPassword starting from
+// /auth/sign-in?returnTo=returnTo; it returns the URLs requested after
+// Logto's submit.
+func (b *browser) signInWithPasswordTo(username, password, returnTo string) []string {
+	b.t.Helper()
+	b.startSignInTo(returnTo)
 	b.mustExperience(http.MethodPut, "", map[string]any{"interactionEvent": "SignIn"})
 	v := b.mustExperience(http.MethodPost, "/verification/password", map[string]any{
 		"identifier": map[string]any{"type": "username", "value": username}, "password": password,
 	})
 	b.mustExperience(http.MethodPost, "/identification", map[string]any{"verificationId": v["verificationId"]})
-	b.finish()
+	return b.finish()
 }
 
 var authorizeHref = regexp.MustCompile(`id="authorize" data-href="([^"]+)"`)

@@ -9,12 +9,15 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
+
+	"github.com/logto-bff/bff/backend/internal/authflow"
 )
 
 const (
@@ -309,6 +312,20 @@ func TestRealLogto(t *testing.T) {
 			if got := refreshGrant(t, l, appID, appSecret, rt); !strings.Contains(got, "invalid_grant") {
 				t.Errorf("refresh token after sign-out: %q, want invalid_grant", got)
 			}
+		}
+	})
+
+	t.Run("the longest returnTo survives the sealed state's round trip through Logto", func(t *testing.T) {
+		// The pending sign-in travels sealed inside state; with the longest
+		// returnTo the BFF accepts, state is near signin.MaxStateLength.
+		returnTo := "/?pad=" + strings.Repeat("r", authflow.MaxReturnToLength-len("/?pad=")) // "/" is the landing page: 200
+		b := newBrowser(t, l, bffURL)
+		seen := b.signInWithPasswordTo(username, password, returnTo)
+		if !slices.Contains(seen, bffURL+returnTo) {
+			t.Fatalf("the browser did not come back to the %d-byte returnTo (saw %d URLs)", len(returnTo), len(seen))
+		}
+		if st, _ := b.me(); st != http.StatusOK {
+			t.Fatalf("/api/me after the long-state sign-in: %d", st)
 		}
 	})
 
