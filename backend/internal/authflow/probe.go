@@ -39,7 +39,10 @@ type prober struct {
 // costs Logto at most one request a second). Sign-in calls it
 // before sending a browser to Logto, so an unreachable Logto gives our own
 // "identity provider unavailable" page instead of the browser's error page.
-// The error wraps ErrUnavailable.
+// A request the BFF itself gave up on (its timeout, or the browser
+// leaving) is no news, and a failure never replaces a success that
+// arrived after the failed request started. The error wraps
+// ErrUnavailable.
 func (c *Client) Probe(ctx context.Context) error {
 	c.probe.mu.Lock()
 	fresh := !c.probe.checked.IsZero() && time.Since(c.probe.checked) < probeOKFor

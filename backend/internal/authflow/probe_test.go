@@ -145,3 +145,54 @@ func TestProbeIgnoresACallerThatLeft(t *testing.T) {
 		t.Errorf("Probe right after a timed-out check = %v, want the cached ErrUnavailable", err)
 	}
 }
+
+// timerNotFired is a context whose deadline has passed but whose timer has
+// not fired yet (Err is still nil): the instant in which
+// http.Client.Timeout has already ended a request through Request.Cancel.
+type timerNotFired struct {
+	context.Context
+	deadline time.Time
+}
+
+func (c timerNotFired) Deadline() (time.Time, bool) { return c.deadline, true }
+
+// canceledTransport fails every request the way http.Transport does when
+// Request.Cancel is closed.
+type canceledTransport struct{}
+
+func (canceledTransport) RoundTrip(*http.Request) (*http.Response, error) {
+	return nil, errors.New("net/http: request canceled")
+}
+
+// TestWatchTransportPassedDeadlineIsNoNews pins the window that
+// TestProbeIgnoresRequestsOurTimeoutEnded only hits by chance (it needs
+// two Ps racing the two timers; with one P the context's timer always
+// fires first): our deadline has passed, so the failure is ours, though the
+// context does not report it yet. The same failure with the deadline still
+// ahead is news.
+func TestWatchTransportPassedDeadlineIsNoNews(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		deadline time.Duration
+		outage   bool
+	}{
+		{"deadline passed", -time.Millisecond, false},
+		{"deadline ahead", time.Hour, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := &prober{}
+			w := &watchTransport{base: canceledTransport{}, probe: p}
+			ctx := timerNotFired{Context: context.Background(), deadline: time.Now().Add(tc.deadline)}
+			req := httptest.NewRequestWithContext(ctx, http.MethodPost, "http://idp.test/oidc/token", nil)
+			if _, err := w.RoundTrip(req); err == nil {
+				t.Fatal("the canceled request succeeded")
+			}
+			p.mu.Lock()
+			got := p.err
+			p.mu.Unlock()
+			if (got != nil) != tc.outage {
+				t.Errorf("recorded %v, want an outage: %v", got, tc.outage)
+			}
+		})
+	}
+}
