@@ -69,8 +69,7 @@ type Ready struct {
 	PublicURL string
 	// IssuerURL is the identity provider's issuer.
 	IssuerURL string
-	// MetricsAddr is the separate /metrics listener's address, or "" when
-	// /metrics is served on Addr.
+	// MetricsAddr is the /metrics listener's address (never Addr).
 	MetricsAddr string
 }
 
@@ -102,6 +101,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		if args[1] == "-h" || args[1] == "--help" {
 			return writeUsage(stdout)
 		}
+		if cmd == "healthcheck" {
+			return runHealthcheck(ctx, args[1:], getenv)
+		}
 		return usageError{fmt.Sprintf("unexpected argument %q (see bff --help)", args[1])}
 	}
 	switch cmd {
@@ -110,7 +112,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "dev":
 		return runDev(ctx, getenv, stdout, stderr, ro)
 	case "healthcheck":
-		return runHealthcheck(ctx, getenv)
+		return runHealthcheck(ctx, nil, getenv)
 	case "-h", "--help", "help":
 		return writeUsage(stdout)
 	default:
@@ -123,6 +125,10 @@ func writeUsage(w io.Writer) error {
   bff              serve, configured from the environment
   bff dev          serve against the built-in development identity provider (never in production)
   bff healthcheck  exit 0 when the local server's /healthz answers (for Docker)
+  bff healthcheck --namespace-owner URL
+                   the same, once URL (the owner of a shared network namespace)
+                   answers; if it does not, stop this container's server so that
+                   it restarts in the owner's new namespace
   bff logto setup  create or repair the app, Discord connector and API resources in Logto (bff logto --help)
   bff logto doctor check these settings against Logto (bff logto --help)
   bff --help       this help
@@ -155,7 +161,12 @@ func runServe(ctx context.Context, getenv func(string) string, stderr io.Writer,
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
-	return serve(ctx, cfg, ln, logger, ro)
+	defer ln.Close()
+	metricsLn, err := net.Listen("tcp", cfg.MetricsListen)
+	if err != nil {
+		return fmt.Errorf("listen on %s (%s): %w", cfg.MetricsListen, config.EnvMetricsListen, err)
+	}
+	return serve(ctx, cfg, ln, metricsLn, logger, ro)
 }
 
 func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
@@ -166,7 +177,9 @@ func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, opts))
 }
 
-func newSessions(cfg *config.Config, logger *slog.Logger) (*session.Manager, error) {
+// newSessions returns the session manager over st, which it owns (its
+// Close closes st).
+func newSessions(cfg *config.Config, st store.Store, logger *slog.Logger) (*session.Manager, error) {
 	scfg := session.Config{
 		Secret:           cfg.SessionSecret,
 		Secure:           cfg.CookieSecure,
@@ -174,39 +187,38 @@ func newSessions(cfg *config.Config, logger *slog.Logger) (*session.Manager, err
 		AbsoluteLifetime: cfg.SessionLifetime,
 		Logger:           logger.With("component", "session"),
 	}
-	if cfg.SessionStore == config.StoreRedis {
-		return session.NewRedis(scfg, cfg.RedisURL)
-	}
-	return session.NewMemory(scfg)
+	return session.New(scfg, st)
 }
 
-// openRevocationStore opens the store that records undelivered
-// revocations for every replica: the Redis sessions live in, or one in
-// memory (a single replica). Once the sessions live on store.Store as well,
-// this is the same store.
-func openRevocationStore(cfg *config.Config) (store.Store, error) {
+// newStore builds the store BFF_SESSION_STORE names, which sessions,
+// single-use marks, refresh locks and undelivered revocations share. A
+// Redis that is down at start is not an error: the store dials on use.
+func newStore(cfg *config.Config) (store.Store, error) {
 	if cfg.SessionStore == config.StoreRedis {
-		return store.OpenRedis(cfg.RedisURL, store.RedisOptions{})
+		r, err := store.OpenRedis(cfg.RedisURL, store.RedisOptions{})
+		if err != nil {
+			return nil, err
+		}
+		return r, nil
 	}
 	return store.NewMemory(store.MemoryOptions{}), nil
 }
 
-// serve runs the BFF on ln (and /metrics on BFF_METRICS_LISTEN when set)
-// until ctx ends, then shuts down gracefully.
-func serve(ctx context.Context, cfg *config.Config, ln net.Listener, logger *slog.Logger, ro runOptions) error {
+// serve runs the BFF on ln and /metrics on metricsLn (never on ln) until
+// ctx ends, then shuts down gracefully. It closes both listeners.
+func serve(ctx context.Context, cfg *config.Config, ln, metricsLn net.Listener, logger *slog.Logger, ro runOptions) error {
 	defer ln.Close()
-	var metricsLn net.Listener
-	if cfg.MetricsListen != "" {
-		var err error
-		if metricsLn, err = net.Listen("tcp", cfg.MetricsListen); err != nil {
-			return fmt.Errorf("listen on %s (%s): %w", cfg.MetricsListen, config.EnvMetricsListen, err)
-		}
-		defer metricsLn.Close()
-	}
-	sessions, err := newSessions(cfg, logger)
+	defer metricsLn.Close()
+	st, err := newStore(cfg)
 	if err != nil {
 		return fmt.Errorf("session store: %w", err)
 	}
+	sessions, err := newSessions(cfg, st, logger)
+	if err != nil {
+		st.Close()
+		return fmt.Errorf("session store: %w", err)
+	}
+	// Deferred first, so it runs last: the revoker shares the store.
 	defer sessions.Close()
 	keeper, err := signin.New(signin.Config{Secret: cfg.SessionSecret, Secure: cfg.CookieSecure, Marker: sessions})
 	if err != nil {
@@ -228,12 +240,7 @@ func serve(ctx context.Context, cfg *config.Config, ln net.Listener, logger *slo
 
 	m := metrics.New()
 	bg := background.New(logger.With("component", "background"))
-	revStore, err := openRevocationStore(cfg)
-	if err != nil {
-		return fmt.Errorf("revocation store: %w", err)
-	}
-	defer revStore.Close()
-	revoker := revocation.New(revocation.Config{Background: bg, Store: revStore, Logger: logger.With("component", "revocation")})
+	revoker := revocation.New(revocation.Config{Background: bg, Store: st, Logger: logger.With("component", "revocation")})
 	// Any replica delivers the revocations any replica could not.
 	sweepCtx, stopSweep := context.WithCancel(ctx)
 	defer stopSweep()
@@ -254,33 +261,23 @@ func serve(ctx context.Context, cfg *config.Config, ln net.Listener, logger *slo
 		RefreshMargin: cfg.RefreshMargin,
 		Routes:        cfg.APIRoutes,
 		Metrics:       m,
-		ServeMetrics:  metricsLn == nil,
 		Background:    bg,
 		Revoker:       revoker,
 	})
 	if err != nil {
 		return err
 	}
-	servers := []*http.Server{newServer(ctx, handler, logger)}
-	listeners := []net.Listener{ln}
-	ready := Ready{Addr: ln.Addr().String(), PublicURL: cfg.PublicURL, IssuerURL: cfg.Issuer()}
-	if metricsLn != nil {
-		mux := http.NewServeMux()
-		mux.Handle("GET /metrics", m.Handler())
-		servers = append(servers, newServer(ctx, mux, logger))
-		listeners = append(listeners, metricsLn)
-		ready.MetricsAddr = metricsLn.Addr().String()
-	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", m.Handler())
+	servers := []*http.Server{newServer(ctx, handler, logger), newServer(ctx, mux, logger)}
+	listeners := []net.Listener{ln, metricsLn}
+	ready := Ready{Addr: ln.Addr().String(), PublicURL: cfg.PublicURL, IssuerURL: cfg.Issuer(), MetricsAddr: metricsLn.Addr().String()}
 	served := make(chan error, len(servers))
 	for i, srv := range servers {
 		go func() { served <- srv.Serve(listeners[i]) }()
 	}
-	metricsAt := "main listener"
-	if ready.MetricsAddr != "" {
-		metricsAt = ready.MetricsAddr
-	}
 	logger.Info("listening", "addr", ready.Addr, "public_url", cfg.PublicURL, "issuer", cfg.Issuer(),
-		"session_store", cfg.SessionStore, "spa_dir", cfg.SPADir, "api_routes", len(cfg.APIRoutes), "metrics", metricsAt)
+		"session_store", cfg.SessionStore, "spa_dir", cfg.SPADir, "api_routes", len(cfg.APIRoutes), "metrics", ready.MetricsAddr)
 	if ro.ready != nil {
 		ro.ready(ready)
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -18,12 +19,13 @@ import (
 
 	"github.com/logto-bff/bff/backend/internal/authflow"
 	"github.com/logto-bff/bff/backend/internal/background"
-	"github.com/logto-bff/bff/backend/internal/contract"
+	"github.com/logto-bff/bff/backend/internal/contracttest"
 	"github.com/logto-bff/bff/backend/internal/devidp"
+	"github.com/logto-bff/bff/backend/internal/devidp/devidptest"
 	"github.com/logto-bff/bff/backend/internal/metrics"
-	"github.com/logto-bff/bff/backend/internal/proxy"
 	"github.com/logto-bff/bff/backend/internal/redistest"
 	"github.com/logto-bff/bff/backend/internal/revocation"
+	"github.com/logto-bff/bff/backend/internal/routes"
 	"github.com/logto-bff/bff/backend/internal/session"
 	"github.com/logto-bff/bff/backend/internal/signin"
 	"github.com/logto-bff/bff/backend/internal/store"
@@ -64,6 +66,36 @@ type node struct {
 	metrics  *metrics.Metrics
 	bg       *background.Tracker
 	revoker  *revocation.Revoker // records undelivered revocations in the shared store
+	// busy holds the connections serving a request now (a client can have
+	// its whole response before the handler's deferred work, such as the
+	// request metric, has run).
+	busy sync.Map // net.Conn → struct{}
+}
+
+// trackConn is the server's ConnState hook: it maintains busy.
+func (n *node) trackConn(c net.Conn, st http.ConnState) {
+	if st == http.StateActive {
+		n.busy.Store(c, struct{}{})
+	} else {
+		n.busy.Delete(c)
+	}
+}
+
+// idle waits (up to 5 s) until no request is being served.
+func (n *node) idle(t testing.TB) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		busy := false
+		n.busy.Range(func(any, any) bool { busy = true; return false })
+		if !busy {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("requests still being served after 5 s")
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 type clusterOptions struct {
@@ -71,7 +103,8 @@ type clusterOptions struct {
 	store     string // default redis
 	routes    string // BFF_API_ROUTES (upstream URLs resolved by the test)
 	transport http.RoundTripper
-	accessTTL time.Duration // the IdP's access-token lifetime; default clusterAccessTTL
+	accessTTL time.Duration      // the IdP's access-token lifetime; default clusterAccessTTL
+	redisOpts []redistest.Option // for the redis-server (e.g. persistence)
 }
 
 func newCluster(t testing.TB, o clusterOptions) *cluster {
@@ -137,11 +170,11 @@ func newCluster(t testing.TB, o clusterOptions) *cluster {
 	idpHandler.Store(&ih)
 
 	if o.store == storeRedis {
-		cl.redis = redistest.Start(t)
+		cl.redis = redistest.Start(t, o.redisOpts...)
 	}
-	var routes []proxy.Route
+	var rs []routes.Route
 	if o.routes != "" {
-		if routes, err = proxy.ParseRoutes(o.routes); err != nil {
+		if rs, err = routes.Parse(o.routes); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -197,13 +230,14 @@ func newCluster(t testing.TB, o clusterOptions) *cluster {
 		h, err := New(Options{
 			Sessions: n.sessions, SignIn: keeper, Auth: n.auth, PublicURL: n.publicURL(), IdPOrigin: cl.idpSrv.URL,
 			Logger: logger, Now: cl.bffClock.Now, RefreshMargin: time.Minute,
-			Routes: routes, ProxyTransport: o.transport, Metrics: n.metrics, ServeMetrics: true, Background: n.bg,
+			Routes: rs, ProxyTransport: o.transport, Metrics: n.metrics, Background: n.bg,
 			Revoker: n.revoker,
 		})
 		if err != nil {
 			t.Fatal(err)
 		}
 		handlers[i].Store(&h)
+		n.srv.Config.ConnState = n.trackConn
 		n.srv.Start()
 		t.Cleanup(n.srv.Close)
 	}
@@ -267,7 +301,7 @@ func (cl *cluster) browser(t testing.TB) *cbrowser {
 	for _, n := range cl.nodes {
 		host := n.srv.Listener.Addr().String()
 		bffHosts[host] = true
-		rt = contract.Transport(t, host, rt)
+		rt = contracttest.Transport(t, host, rt)
 	}
 	return &cbrowser{cl: cl, jar: jar, client: &http.Client{
 		Jar: jar, Transport: rt, Timeout: 15 * time.Second,
@@ -292,7 +326,7 @@ func (b *cbrowser) signIn(t testing.TB, i int) {
 	if resp.StatusCode != http.StatusFound {
 		t.Fatalf("sign-in: %d", resp.StatusCode)
 	}
-	resp, err = devidp.SignIn(context.Background(), b.client, resp.Header.Get("Location"), devidp.AliceUsername, devidp.AlicePassword)
+	resp, err = devidptest.SignIn(context.Background(), b.client, resp.Header.Get("Location"), devidp.AliceUsername, devidp.AlicePassword)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -358,19 +392,18 @@ func (cl *cluster) stored(t testing.TB, i int, cookie string) (*session.Session,
 	return cl.nodes[i].sessions.Load(httptest.NewRecorder(), req)
 }
 
-// metricValue reads one sample from node i's /metrics, e.g.
+// metricValue reads one sample from node i's metrics handler (what its
+// /metrics listener serves), e.g.
 // `bff_token_refreshes_total{result="success"}`; 0 when absent.
 func (cl *cluster) metricValue(t testing.TB, i int, sample string) float64 {
 	t.Helper()
-	host := cl.nodes[i].srv.Listener.Addr().String()
-	client := &http.Client{Transport: contract.Transport(t, host, nil), Timeout: 5 * time.Second}
-	resp, err := client.Get(cl.nodes[i].publicURL() + "/metrics")
-	if err != nil {
-		t.Fatal(err)
+	cl.nodes[i].idle(t)
+	rec := httptest.NewRecorder()
+	cl.nodes[i].metrics.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if rec.Code != http.StatusOK {
+		t.Fatalf("node %d metrics = %d", i, rec.Code)
 	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	for _, line := range strings.Split(string(body), "\n") {
+	for _, line := range strings.Split(rec.Body.String(), "\n") {
 		if rest, ok := strings.CutPrefix(line, sample+" "); ok {
 			var v float64
 			if err := json.Unmarshal([]byte(strings.TrimSpace(rest)), &v); err != nil {

@@ -6,9 +6,9 @@
 //
 // Routes: GET /auth/sign-in, GET /auth/callback, POST /auth/sign-out,
 // POST /auth/backchannel-logout, GET /api/me and ANY /api/proxy/{route}/…
-// (every /api route requires X-CSRF: 1), GET /healthz, GET /readyz,
-// GET /metrics (when Options.ServeMetrics), and the SPA (or a small landing
-// page) at /. Tokens are refreshed transparently on the requests that use
+// (every /api route requires X-CSRF: 1), GET /healthz, GET /readyz, and
+// the SPA (or a small landing page) at /. Never /metrics: the caller serves
+// Options.Metrics on a listener of its own. Tokens are refreshed transparently on the requests that use
 // them (package refresh; tokens.go).
 package httpapi
 
@@ -30,6 +30,7 @@ import (
 	"github.com/logto-bff/bff/backend/internal/proxy"
 	"github.com/logto-bff/bff/backend/internal/refresh"
 	"github.com/logto-bff/bff/backend/internal/revocation"
+	"github.com/logto-bff/bff/backend/internal/routes"
 	"github.com/logto-bff/bff/backend/internal/session"
 	"github.com/logto-bff/bff/backend/internal/signin"
 )
@@ -72,7 +73,7 @@ type Options struct {
 	RefreshMargin time.Duration
 	// Routes are the API proxy's upstreams (config BFF_API_ROUTES); none
 	// makes every /api/proxy route a 404.
-	Routes []proxy.Route
+	Routes []routes.Route
 	// ProxyTransport replaces the proxy's upstream transport (tests,
 	// benchmarks). Nil means newProxyTransport.
 	ProxyTransport http.RoundTripper
@@ -87,10 +88,6 @@ type Options struct {
 	// should be Background). Nil: one that only logs what it could not
 	// deliver.
 	Revoker *revocation.Revoker
-	// ServeMetrics serves Metrics at GET /metrics on this handler (the
-	// main listener: block /metrics at the edge). Leave it false when
-	// /metrics has its own listener.
-	ServeMetrics bool
 }
 
 // server holds the handlers' dependencies.
@@ -202,9 +199,6 @@ func New(opts Options) (http.Handler, error) {
 
 	r.GET("/healthz", s.healthz)
 	r.GET("/readyz", s.readyz)
-	if opts.ServeMetrics && opts.Metrics != nil {
-		r.GET("/metrics", gin.WrapH(opts.Metrics.Handler()))
-	}
 	r.NoRoute(s.noRoute)
 	return r, nil
 }

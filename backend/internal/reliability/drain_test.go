@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/logto-bff/bff/backend/internal/devidp"
+	"github.com/logto-bff/bff/backend/internal/devidp/devidptest"
 )
 
 // A replica asked to stop (SIGTERM) right after it answered a back-channel
@@ -25,7 +25,7 @@ func TestShutdownDuringBackchannelLogoutStillRevokes(t *testing.T) {
 	const slow = 3 * time.Second
 	c.idp.setDelay("/token/revocation", slow)
 	end := c.idp.issuer() + "/session/end?" + url.Values{"client_id": {clientID}, "post_logout_redirect_uri": {publicURL + "/"}}.Encode()
-	resp, err := devidp.SignOut(ctx, u.follow, end)
+	resp, err := devidptest.SignOut(ctx, u.follow, end)
 	if err != nil {
 		t.Fatal(err)
 	}

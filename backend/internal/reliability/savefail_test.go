@@ -9,7 +9,8 @@ import (
 // Redis goes away after the IdP has rotated the refresh token and before
 // the BFF has saved it. The request may fail (503), but the session must
 // not: the next refresh must not present the consumed token (strict
-// rotation, as LOGTO.md requires testing against).
+// rotation: Logto revokes the whole grant when a consumed refresh token is
+// presented again).
 func TestRedisBlipBetweenRefreshAndSaveKeepsSession(t *testing.T) {
 	ctx := deadline(t, 90*time.Second)
 	const ttl = 3 * time.Second

@@ -75,12 +75,16 @@ export interface paths {
         put?: never;
         /**
          * Sign out (form post from the SPA)
-         * @description Refuses cross-site requests (`Origin` / `Sec-Fetch-Site`). Revokes the
-         *     refresh token at Logto (Logto's end session keeps `offline_access`
-         *     grants alive otherwise), deletes the server-side session and the
-         *     cookie, then redirects to Logto's end-session endpoint, which returns
-         *     the browser to the public URL. Works with an expired or missing
-         *     session and when Logto cannot be reached (then to `/`).
+         * @description Refuses cross-site requests (`Origin` / `Sec-Fetch-Site`). Deletes the
+         *     server-side session, then the cookie, revokes the refresh token at
+         *     Logto (Logto's end session keeps `offline_access` grants alive
+         *     otherwise) and redirects to Logto's end-session endpoint, which
+         *     returns the browser to the public URL. Works with an expired or
+         *     missing session and when Logto cannot be reached (then to `/`).
+         *     Never reports success while the server-side session still exists:
+         *     when the session store cannot be reached it answers 503
+         *     (`store_unavailable`, with a page offering to sign out again) and
+         *     keeps the cookie, so a retry can finish the sign-out.
          */
         post: operations["signOut"];
         delete?: never;
@@ -254,10 +258,10 @@ export interface paths {
         };
         /**
          * Prometheus metrics
-         * @description Served on the main listener unless `BFF_METRICS_LISTEN` gives it a
-         *     listener of its own; on the main listener, block `/metrics` at the
-         *     edge (the bundled nginx does not forward it). Labels are route
-         *     patterns and outcome words, never paths, tokens or session ids.
+         * @description Served only on its own listener, `BFF_METRICS_LISTEN` (default
+         *     `127.0.0.1:9464`), never on the main listener, where `/metrics` is
+         *     a 404. Labels are route patterns and outcome words, never paths,
+         *     tokens or session ids.
          */
         get: operations["metrics"];
         put?: never;
@@ -640,6 +644,7 @@ export interface operations {
             };
             403: components["responses"]["AuthForbidden"];
             413: components["responses"]["AuthPayloadTooLarge"];
+            503: components["responses"]["AuthUnavailable"];
         };
     };
     backchannelLogout: {

@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/logto-bff/bff/backend/internal/authflow"
-	"github.com/logto-bff/bff/backend/internal/devidp"
+	"github.com/logto-bff/bff/backend/internal/devidp/devidptest"
 )
 
 // SignIn signs username in at client's identity provider (a devidp):
@@ -45,7 +45,7 @@ func SignIn(ctx context.Context, client *authflow.Client, username, password str
 		}
 		return nil
 	}}
-	resp, err := devidp.SignIn(ctx, browser, authURL, username, password)
+	resp, err := devidptest.SignIn(ctx, browser, authURL, username, password)
 	if err != nil {
 		return nil, err
 	}
