@@ -19,11 +19,18 @@ const (
 )
 
 // prober remembers the provider's last reachability check.
+//
+// News is ordered by when its request started, not when it ended: a failed
+// request that was already under way when a newer one succeeded says
+// nothing the success does not contradict, so it never replaces that
+// success (a request that took 10 s to fail must not mark a provider that
+// has answered since as down for another second).
 type prober struct {
-	mu       sync.Mutex
-	checked  time.Time // when the last news arrived
-	err      error     // nil: the provider answered
-	fetching bool      // a Probe is fetching discovery now
+	mu        sync.Mutex
+	checked   time.Time // when the last news arrived
+	err       error     // nil: the provider answered
+	succeeded time.Time // when the last success arrived
+	fetching  bool      // a Probe is fetching discovery now
 }
 
 // Probe reports whether the provider answers right now: the last news
@@ -32,7 +39,10 @@ type prober struct {
 // costs Logto at most one request a second). Sign-in calls it
 // before sending a browser to Logto, so an unreachable Logto gives our own
 // "identity provider unavailable" page instead of the browser's error page.
-// The error wraps ErrUnavailable.
+// A request the BFF itself gave up on (its timeout, or the browser
+// leaving) is no news, and a failure never replaces a success that
+// arrived after the failed request started. The error wraps
+// ErrUnavailable.
 func (c *Client) Probe(ctx context.Context) error {
 	c.probe.mu.Lock()
 	fresh := !c.probe.checked.IsZero() && time.Since(c.probe.checked) < probeOKFor
@@ -48,13 +58,16 @@ func (c *Client) Probe(ctx context.Context) error {
 	}
 	// The fetch goes through c.http, whose watchTransport records the
 	// answer (note) — so the mutex must not be held here.
+	started := time.Now()
 	err = c.fetchDiscovery(ctx)
 	c.probe.mu.Lock()
 	c.probe.fetching = false
-	if err != nil && c.probe.err == nil {
-		// A non-transport failure (e.g. a 404 body) the transport did not
-		// see as an outage.
-		c.probe.err, c.probe.checked = err, time.Now()
+	if err != nil && ctx.Err() == nil {
+		// A failure the transport did not record: a non-transport one (e.g.
+		// a 404 body), or discovery not answering within probeTimeout —
+		// Logto too slow for a sign-in. The caller leaving (ctx ended) is
+		// no news about Logto.
+		c.probe.failedLocked(err, started)
 	}
 	c.probe.mu.Unlock()
 	return err
@@ -80,12 +93,29 @@ func (c *Client) fetchDiscovery(ctx context.Context) error {
 	return nil
 }
 
-// note records what a real request to the provider just showed: it
-// answered (any status below 500), or it failed (transport error, 5xx).
-func (p *prober) note(err error) {
+// note records what a real request to the provider, started at started,
+// just showed: it answered (err nil: any status below 500), or it failed
+// (transport error, 5xx).
+func (p *prober) note(err error, started time.Time) {
 	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err != nil {
+		p.failedLocked(err, started)
+		return
+	}
+	now := time.Now()
+	p.err, p.checked, p.succeeded = nil, now, now
+}
+
+// failedLocked records a failure of a request started at started, unless
+// a success arrived after it started (that newer news stands). A failure
+// replaces an older failure either way, so the record keeps the last
+// error. p.mu must be held.
+func (p *prober) failedLocked(err error, started time.Time) {
+	if p.err == nil && p.succeeded.After(started) {
+		return
+	}
 	p.err, p.checked = err, time.Now()
-	p.mu.Unlock()
 }
 
 // watchTransport feeds every request to the provider into the prober, so a
@@ -97,18 +127,36 @@ type watchTransport struct {
 }
 
 func (t *watchTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	started := time.Now()
 	resp, err := t.base.RoundTrip(req)
 	switch {
-	case req.Context().Err() != nil:
-		// Our own caller gave up (or the browser left): no news about Logto.
+	case gaveUp(req):
+		// Our own caller gave up — its deadline or http.Client.Timeout, or
+		// the browser left: no news about Logto.
 	case err != nil:
-		t.probe.note(fmt.Errorf("%w: %w", ErrUnavailable, err))
+		t.probe.note(fmt.Errorf("%w: %w", ErrUnavailable, err), started)
 	case resp.StatusCode >= 500:
-		t.probe.note(fmt.Errorf("%w: %s answered %d", ErrUnavailable, req.URL.Path, resp.StatusCode))
+		t.probe.note(fmt.Errorf("%w: %s answered %d", ErrUnavailable, req.URL.Path, resp.StatusCode), started)
 	default:
-		t.probe.note(nil)
+		t.probe.note(nil, started)
 	}
 	return resp, err
+}
+
+// gaveUp reports whether req was ended by its caller rather than by the
+// provider: its context is done, or its deadline has passed. The second
+// test is needed because http.Client.Timeout, in front of a RoundTripper
+// it does not know (this one), ends a request two ways at the same
+// instant — the context's deadline and the legacy Request.Cancel channel
+// ("net/http: request canceled") — and when the channel wins, the
+// transport returns before the context reports its error.
+func gaveUp(req *http.Request) bool {
+	ctx := req.Context()
+	if ctx.Err() != nil {
+		return true
+	}
+	d, ok := ctx.Deadline()
+	return ok && !time.Now().Before(d)
 }
 
 // watched returns a copy of hc whose requests report to p.

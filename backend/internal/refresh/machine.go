@@ -47,6 +47,14 @@ func (r *Refresher) underLock(ctx context.Context, sess *session.Session, expiry
 	defer cancel()
 	cur, err := r.sessions.Reload(work, sess)
 	if err != nil {
+		if !time.Now().Before(deadline) {
+			// The lock came at the very end of the budget (another
+			// request's refresh held it until then) and the budget ran out
+			// during the reload: the store did not fail, this request
+			// waited too long. Reporting store_unavailable (and counting a
+			// store error) here would send operators to a healthy Redis.
+			return nil, ErrBusy
+		}
 		r.storeError("reload", err)
 		return nil, err
 	}

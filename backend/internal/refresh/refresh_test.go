@@ -425,3 +425,53 @@ func TestConflictingSaveKeepsTheNewerSessionAndRevokesNothing(t *testing.T) {
 		t.Errorf("IdP stats %+v: a conflicting save must revoke nothing", st)
 	}
 }
+
+// lastInstantSessions is a session layer whose Reload only starts once the
+// caller's budget is spent: what a request sees when the lock it waited
+// for is released at the last instant of its budget.
+type lastInstantSessions struct{ refresh.Sessions }
+
+func (s lastInstantSessions) Reload(ctx context.Context, sess *session.Session) (*session.Session, error) {
+	<-ctx.Done()
+	return s.Sessions.Reload(ctx, sess)
+}
+
+// TestBudgetSpentDuringReloadIsBusyNotStoreDown: a request whose budget
+// ran out while it reloaded the session (the lock came at the end of its
+// wait) answers ErrBusy — 503 idp_unavailable, the truth — not
+// session.ErrUnavailable, which would blame a healthy store. (Seen in
+// reliability.TestIdPSlowIsBoundedAndLeaksNothing as "503
+// store_unavailable" for one of two requests racing a 10 s refresh.)
+func TestBudgetSpentDuringReloadIsBusyNotStoreDown(t *testing.T) {
+	const ttl = 15 * time.Second
+	// Redis: its reads honour the context (the memory store's do not).
+	f := newFixture(t, fixtureOptions{store: "redis", accessTTL: ttl})
+	cookie := f.signIn(t)
+	before := f.load(t, 0, cookie)
+	r := f.replicas[0]
+	m := metrics.New()
+	rf, err := refresh.New(refresh.Config{
+		Clients: r.auth, Sessions: lastInstantSessions{r.sessions}, Margin: defaultMargin, Now: f.clock.Now,
+		Budget: 200 * time.Millisecond, Metrics: m, Background: r.bg,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Advance(ttl + time.Second) // expired: no deferral hides the error
+	_, err = rf.Session(context.Background(), before)
+	if !errors.Is(err, refresh.ErrBusy) || errors.Is(err, session.ErrUnavailable) {
+		t.Fatalf("budget spent during the reload: %v, want ErrBusy and not the store's ErrUnavailable", err)
+	}
+	if f.grants() != 0 {
+		t.Errorf("%d grants after a reload that did not finish", f.grants())
+	}
+	mfs, err := m.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "bff_session_store_errors_total" {
+			t.Errorf("a store error was counted: %v", mf.GetMetric())
+		}
+	}
+}

@@ -30,10 +30,8 @@ type idpServer struct {
 	logPath  string
 	logFile  *os.File
 
-	// delay holds a time.Duration applied to every request whose path
-	// matches delayPath (all paths when delayPath is "").
-	delay     atomic.Int64
-	delayPath atomic.Value // string
+	// delay, when set, slows the requests it matches (see setDelay).
+	delay atomic.Pointer[delaySpec]
 	// blind makes delayed requests ignore the client leaving: they are
 	// processed after the delay even if nobody waits for the answer any
 	// more (an IdP, or a proxy before it, that keeps working).
@@ -76,7 +74,6 @@ func startIdP(t *testing.T, dir, clientSecret string, o idpOptions) *idpServer {
 		t.Fatal(err)
 	}
 	s := &idpServer{t: t, addr: ln.Addr().String(), conns: map[net.Conn]http.ConnState{}, served: map[string]int{}}
-	s.delayPath.Store("")
 	s.logPath = filepath.Join(dir, "idp.log")
 	if s.logFile, err = os.Create(s.logPath); err != nil {
 		t.Fatal(err)
@@ -144,8 +141,8 @@ func (s *idpServer) handle(w http.ResponseWriter, r *http.Request) {
 			(*hook)()
 		}
 	}
-	if d := time.Duration(s.delay.Load()); d > 0 {
-		if p := s.delayPath.Load().(string); p == "" || strings.HasSuffix(r.URL.Path, p) {
+	if spec := s.delay.Load(); spec != nil && spec.d > 0 {
+		if d, p := spec.d, spec.path; p == "" || strings.HasSuffix(r.URL.Path, p) {
 			if s.blind.Load() {
 				time.Sleep(d)
 				s.provider.ServeHTTP(w, r)
@@ -199,10 +196,20 @@ func (s *idpServer) requests(suffix string) int {
 	return n
 }
 
+// delaySpec is one setDelay: requests to paths ending in path ("" = all)
+// take d.
+type delaySpec struct {
+	path string
+	d    time.Duration
+}
+
 // setDelay makes requests to paths ending in pathSuffix ("" = all) take d.
+// Path and delay change together: stored one after the other, a request
+// arriving in between could see setDelay("", 0)'s path with the old delay
+// and be held for it whatever its path (a discovery fetch or revocation
+// after the IdP "sped up").
 func (s *idpServer) setDelay(pathSuffix string, d time.Duration) {
-	s.delayPath.Store(pathSuffix)
-	s.delay.Store(int64(d))
+	s.delay.Store(&delaySpec{path: pathSuffix, d: d})
 }
 
 // Down closes the listener and every connection: the IdP is unreachable
