@@ -115,4 +115,27 @@ func failoverUnderLoad(ctx context.Context, t *testing.T, c *cluster, users []*u
 	t.Logf("fail-over under load (%d users, %d replicas): promoted %v after SIGKILL; answers %v; first 503 %v, last 503 %v after SIGKILL; all sessions OK on every replica %v after the load stopped",
 		len(users), len(c.replicas), promotedAt.Sub(killedAt).Round(time.Millisecond), statuses,
 		since(first503), since(last503), recovered.Round(time.Millisecond))
+
+	// Sign-out after the fail-over, through connections that pointed at the
+	// dead primary: each deletes the session (its old cookie is refused on
+	// every replica) and revokes its refresh token.
+	signedOut := users[:len(users)/3]
+	revocations := c.idp.provider.Stats().Revocations
+	for _, u := range signedOut {
+		old := u.sessionCookie()
+		if err := u.signOut(ctx); err != nil {
+			t.Fatalf("%s: sign-out after the fail-over: %v", u.name, err)
+		}
+		v := c.newUser(u.name+"-old-cookie", "")
+		v.setCookie(sessionCookie, old)
+		for i := range c.replicas {
+			if code, m, err := v.me(ctx, i); err != nil || code != http.StatusUnauthorized {
+				t.Errorf("%s: the signed-out cookie on %s = %d %v %v, want 401", u.name, c.replicas[i].name, code, m, err)
+			}
+		}
+	}
+	if got := c.idp.provider.Stats().Revocations - revocations; got != len(signedOut) {
+		t.Errorf("%d refresh tokens revoked by %d sign-outs after the fail-over", got, len(signedOut))
+	}
+	expectEverywhere(ctx, t, c, users[len(signedOut):], http.StatusOK, "")
 }
