@@ -22,6 +22,7 @@ import (
 	"github.com/logto-bff/bff/backend/internal/contracttest"
 	"github.com/logto-bff/bff/backend/internal/devidp"
 	"github.com/logto-bff/bff/backend/internal/devidp/devidptest"
+	"github.com/logto-bff/bff/backend/internal/kittest"
 	"github.com/logto-bff/bff/backend/internal/metrics"
 	"github.com/logto-bff/bff/backend/internal/redistest"
 	"github.com/logto-bff/bff/backend/internal/revocation"
@@ -46,8 +47,8 @@ type cluster struct {
 	// revocationDelay holds each call to the IdP's revocation endpoint
 	// this long (nanoseconds) before the IdP sees it.
 	revocationDelay atomic.Int64
-	idpClock        *testClock
-	bffClock        *testClock
+	idpClock        *kittest.Clock
+	bffClock        *kittest.Clock
 	redis           *redistest.Server
 	nodes           []*node
 	// logoutSink receives every back-channel delivery for our client; it
@@ -116,7 +117,7 @@ func newCluster(t testing.TB, o clusterOptions) *cluster {
 		o.store = storeRedis
 	}
 	start := time.Date(2026, 11, 25, 20, 0, 0, 0, time.UTC)
-	cl := &cluster{t: t, idpClock: &testClock{t: start}, bffClock: &testClock{t: start}, logouts: map[string][]string{}}
+	cl := &cluster{t: t, idpClock: kittest.NewClock(start), bffClock: kittest.NewClock(start), logouts: map[string][]string{}}
 	cl.idpUp.Store(true)
 	var idpHandler atomic.Pointer[http.Handler]
 	cl.idpSrv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

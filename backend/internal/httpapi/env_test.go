@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -11,7 +10,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -20,6 +18,7 @@ import (
 	"github.com/logto-bff/bff/backend/internal/contracttest"
 	"github.com/logto-bff/bff/backend/internal/devidp"
 	"github.com/logto-bff/bff/backend/internal/devidp/devidptest"
+	"github.com/logto-bff/bff/backend/internal/kittest"
 	"github.com/logto-bff/bff/backend/internal/redistest"
 	"github.com/logto-bff/bff/backend/internal/session"
 	"github.com/logto-bff/bff/backend/internal/signin"
@@ -35,24 +34,6 @@ const (
 
 var stores = []string{storeMemory, storeRedis}
 
-// syncBuffer collects log output from concurrent handlers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // env is one BFF (real handler, httptest server) in front of one dev IdP
 // (httptest server) with a memory or Redis session store.
 type env struct {
@@ -65,7 +46,7 @@ type env struct {
 	signin   *signin.Keeper
 	redis    *redistest.Server
 	auth     *authflow.Discovery
-	logs     *syncBuffer
+	logs     *kittest.LogBuffer
 }
 
 type envOptions struct {
@@ -76,7 +57,7 @@ type envOptions struct {
 
 func newEnv(t testing.TB, store string, o envOptions) *env {
 	t.Helper()
-	e := &env{t: t, logs: &syncBuffer{}}
+	e := &env{t: t, logs: &kittest.LogBuffer{}}
 	e.idpUp.Store(!o.idpDown)
 	var idpHandler atomic.Pointer[http.Handler]
 	e.idpSrv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

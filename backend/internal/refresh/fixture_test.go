@@ -1,13 +1,11 @@
 package refresh_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -16,6 +14,7 @@ import (
 	"github.com/logto-bff/bff/backend/internal/authflow/authflowtest"
 	"github.com/logto-bff/bff/backend/internal/background"
 	"github.com/logto-bff/bff/backend/internal/devidp"
+	"github.com/logto-bff/bff/backend/internal/kittest"
 	"github.com/logto-bff/bff/backend/internal/metrics"
 	"github.com/logto-bff/bff/backend/internal/redistest"
 	"github.com/logto-bff/bff/backend/internal/refresh"
@@ -31,53 +30,6 @@ const (
 	defaultMargin = 60 * time.Second
 )
 
-// clock is the settable clock shared by the dev IdP and every replica.
-// It stands still unless Run makes it follow real time.
-type clock struct {
-	mu    sync.Mutex
-	t     time.Time
-	since time.Time // when running: t is the time at since
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if !c.since.IsZero() {
-		return c.t.Add(time.Since(c.since))
-	}
-	return c.t
-}
-
-// Run makes the clock advance with real time from now on.
-func (c *clock) Run() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.since = time.Now()
-}
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
-// logBuffer collects the log lines of concurrent goroutines.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // fixture is a dev IdP (in httptest, switchable off) and replicas — each a
 // session.Manager, an authflow.Discovery and a Refresher — sharing one
 // store: memory (one replica only) or a real redis-server.
@@ -85,9 +37,9 @@ type fixture struct {
 	idp      *devidp.Provider
 	idpSrv   *httptest.Server
 	idpUp    atomic.Bool
-	clock    *clock
+	clock    *kittest.Clock // shared by the dev IdP and every replica
 	replicas []*replica
-	logs     *logBuffer
+	logs     *kittest.LogBuffer
 	redis    *redistest.Server
 	// beforeGrant, when set, runs before the IdP sees a token request.
 	beforeGrant atomic.Pointer[func()]
@@ -116,7 +68,7 @@ func newFixture(t *testing.T, o fixtureOptions) *fixture {
 	if o.margin == 0 {
 		o.margin = defaultMargin
 	}
-	f := &fixture{clock: &clock{t: time.Date(2026, 12, 6, 20, 0, 0, 0, time.UTC)}, logs: &logBuffer{}}
+	f := &fixture{clock: kittest.NewClock(time.Date(2026, 12, 6, 20, 0, 0, 0, time.UTC)), logs: &kittest.LogBuffer{}}
 	f.idpUp.Store(true)
 	var handler atomic.Pointer[http.Handler]
 	f.idpSrv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
