@@ -74,14 +74,7 @@ func TestBackchannelLogoutEndsSessionsOnEveryInstance(t *testing.T) {
 
 			endSession := cl.endSessionURL()
 			if via == "bff sign-out" {
-				req, _ := http.NewRequest(http.MethodPost, cl.nodes[0].publicURL()+"/auth/sign-out", nil)
-				req.Header.Set("Origin", cl.nodes[0].publicURL())
-				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-				resp, err := b.noFollow().Do(req)
-				if err != nil {
-					t.Fatal(err)
-				}
-				resp.Body.Close()
+				resp := b.formSignOut(t, 0)
 				if resp.StatusCode != http.StatusSeeOther {
 					t.Fatalf("sign-out = %d", resp.StatusCode)
 				}

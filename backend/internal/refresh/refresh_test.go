@@ -217,13 +217,7 @@ func TestIdPDownBeforeExpiryDefers(t *testing.T) {
 // expires, then is served with it.
 func TestLockBusyBeforeExpiryDefers(t *testing.T) {
 	const ttl = 15 * time.Second
-	f := newFixture(t, fixtureOptions{store: "redis", replicas: 2, accessTTL: ttl})
-	cookie := f.signIn(t)
-	before := f.load(t, 0, cookie)
-	unlock, err := f.replicas[1].sessions.Lock(context.Background(), before.LockKey(), time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, cookie, before, unlock := newLockedElsewhere(t, ttl)
 	defer unlock()
 	f.clock.Advance(ttl - 300*time.Millisecond) // within the 750 ms margin
 	start := time.Now()
@@ -365,13 +359,7 @@ func TestStoreDownAfterRotationSavesInBackground(t *testing.T) {
 // moment its token expires.
 func TestTokenExpiringWhileWaitingForTheLockWaitsOn(t *testing.T) {
 	const ttl = 15 * time.Second
-	f := newFixture(t, fixtureOptions{store: "redis", replicas: 2, accessTTL: ttl})
-	cookie := f.signIn(t)
-	before := f.load(t, 0, cookie)
-	unlock, err := f.replicas[1].sessions.Lock(context.Background(), before.LockKey(), time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, _, before, unlock := newLockedElsewhere(t, ttl)
 	f.clock.Advance(ttl - 300*time.Millisecond) // due, 300 ms left
 	f.clock.Run()
 	time.AfterFunc(time.Second, unlock) // the other holder leaves after the token expired
