@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/logto-bff/bff/backend/internal/authflow"
+	"github.com/logto-bff/bff/backend/internal/authflow/authflowtest"
 	"github.com/logto-bff/bff/backend/internal/background"
 	"github.com/logto-bff/bff/backend/internal/contracttest"
 	"github.com/logto-bff/bff/backend/internal/devidp"
@@ -43,7 +44,7 @@ type cluster struct {
 	t      testing.TB
 	idp    *devidp.Provider
 	idpSrv *httptest.Server
-	idpUp  atomic.Bool
+	idpUp  *atomic.Bool // false: the IdP answers 503
 	// revocationDelay holds each call to the IdP's revocation endpoint
 	// this long (nanoseconds) before the IdP sees it.
 	revocationDelay atomic.Int64
@@ -118,20 +119,13 @@ func newCluster(t testing.TB, o clusterOptions) *cluster {
 	}
 	start := time.Date(2026, 11, 25, 20, 0, 0, 0, time.UTC)
 	cl := &cluster{t: t, idpClock: kittest.NewClock(start), bffClock: kittest.NewClock(start), logouts: map[string][]string{}}
-	cl.idpUp.Store(true)
-	var idpHandler atomic.Pointer[http.Handler]
-	cl.idpSrv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h := idpHandler.Load()
-		if !cl.idpUp.Load() || h == nil {
-			http.Error(w, "unavailable", http.StatusServiceUnavailable)
-			return
-		}
+	gate := kittest.NewGate(t, "unavailable", func(_ http.ResponseWriter, r *http.Request) bool {
 		if d := time.Duration(cl.revocationDelay.Load()); d > 0 && strings.HasSuffix(r.URL.Path, "/token/revocation") {
 			time.Sleep(d)
 		}
-		(*h).ServeHTTP(w, r)
-	}))
-	t.Cleanup(cl.idpSrv.Close)
+		return true
+	})
+	cl.idpSrv, cl.idpUp = gate.Server, &gate.Up
 
 	handlers := make([]atomic.Pointer[http.Handler], o.nodes)
 	var redirects, postLogout []string
@@ -167,8 +161,7 @@ func newCluster(t testing.TB, o clusterOptions) *cluster {
 		t.Fatal(err)
 	}
 	cl.idp = idp
-	var ih http.Handler = idp
-	idpHandler.Store(&ih)
+	gate.Serve(idp)
 
 	if o.store == storeRedis {
 		cl.redis = redistest.Start(t, o.redisOpts...)
@@ -191,9 +184,7 @@ func newCluster(t testing.TB, o clusterOptions) *cluster {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { n.sessions.Close() })
-		ctx, cancel := context.WithCancel(context.Background())
-		t.Cleanup(cancel)
-		n.auth = authflow.StartDiscovery(ctx, authflow.Config{
+		n.auth = authflowtest.StartDiscovery(t, authflow.Config{
 			Issuer:                cl.idpSrv.URL + "/oidc",
 			ClientID:              clientID,
 			ClientSecret:          clientSecret,
@@ -203,12 +194,8 @@ func newCluster(t testing.TB, o clusterOptions) *cluster {
 			Resources:             []string{devidp.DefaultResourceIndicator, devidp.OrganizationsResource},
 			ClockSkew:             time.Minute,
 			Now:                   cl.bffClock.Now,
-		}, authflow.DiscoveryOptions{MinBackoff: 5 * time.Millisecond, MaxBackoff: 50 * time.Millisecond, Logger: logger})
-		select {
-		case <-n.auth.Ready():
-		case <-time.After(5 * time.Second):
-			t.Fatal("discovery did not complete")
-		}
+		}, logger)
+		authflowtest.WaitDiscovered(t, n.auth)
 		n.metrics = metrics.New()
 		n.bg = background.New(logger)
 		t.Cleanup(func() { _ = n.bg.Drain(5 * time.Second) })

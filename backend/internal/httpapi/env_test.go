@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/logto-bff/bff/backend/internal/authflow"
+	"github.com/logto-bff/bff/backend/internal/authflow/authflowtest"
 	"github.com/logto-bff/bff/backend/internal/contracttest"
 	"github.com/logto-bff/bff/backend/internal/devidp"
 	"github.com/logto-bff/bff/backend/internal/devidp/devidptest"
@@ -40,7 +41,7 @@ type env struct {
 	t        testing.TB
 	idp      *devidp.Provider
 	idpSrv   *httptest.Server
-	idpUp    atomic.Bool // false: the IdP answers 503 (Logto not up yet)
+	idpUp    *atomic.Bool // false: the IdP answers 503 (Logto not up yet)
 	bff      *httptest.Server
 	sessions *session.Manager
 	signin   *signin.Keeper
@@ -58,17 +59,9 @@ type envOptions struct {
 func newEnv(t testing.TB, store string, o envOptions) *env {
 	t.Helper()
 	e := &env{t: t, logs: &kittest.LogBuffer{}}
+	gate := kittest.NewGate(t, "starting", nil)
+	e.idpSrv, e.idpUp = gate.Server, &gate.Up
 	e.idpUp.Store(!o.idpDown)
-	var idpHandler atomic.Pointer[http.Handler]
-	e.idpSrv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h := idpHandler.Load()
-		if !e.idpUp.Load() || h == nil {
-			http.Error(w, "starting", http.StatusServiceUnavailable)
-			return
-		}
-		(*h).ServeHTTP(w, r)
-	}))
-	t.Cleanup(e.idpSrv.Close)
 
 	var bffHandler atomic.Pointer[http.Handler]
 	e.bff = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -88,8 +81,7 @@ func newEnv(t testing.TB, store string, o envOptions) *env {
 		t.Fatal(err)
 	}
 	e.idp = idp
-	var ih http.Handler = idp
-	idpHandler.Store(&ih)
+	gate.Serve(idp)
 
 	logger := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	scfg := session.Config{Secret: []byte(testSecret), Secure: false, Logger: logger, Now: o.now}
@@ -109,9 +101,7 @@ func newEnv(t testing.TB, store string, o envOptions) *env {
 		t.Fatal(err)
 	}
 
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	e.auth = authflow.StartDiscovery(ctx, authflow.Config{
+	e.auth = authflowtest.StartDiscovery(t, authflow.Config{
 		Issuer:                e.idpSrv.URL + "/oidc",
 		ClientID:              clientID,
 		ClientSecret:          clientSecret,
@@ -120,7 +110,7 @@ func newEnv(t testing.TB, store string, o envOptions) *env {
 		Scopes:                []string{"openid", "profile", "email", "offline_access", "identities", "roles", "urn:logto:scope:organizations", "urn:logto:scope:organization_roles", "custom_data"},
 		Resources:             []string{devidp.DefaultResourceIndicator},
 		ClockSkew:             time.Minute,
-	}, authflow.DiscoveryOptions{MinBackoff: 5 * time.Millisecond, MaxBackoff: 50 * time.Millisecond, Logger: logger})
+	}, logger)
 	if !o.idpDown {
 		e.waitDiscovered()
 	}
@@ -145,11 +135,7 @@ func newEnv(t testing.TB, store string, o envOptions) *env {
 
 func (e *env) waitDiscovered() {
 	e.t.Helper()
-	select {
-	case <-e.auth.Ready():
-	case <-time.After(5 * time.Second):
-		e.t.Fatal("discovery did not complete")
-	}
+	authflowtest.WaitDiscovered(e.t, e.auth)
 }
 
 func (e *env) url(path string) string { return e.bff.URL + path }

@@ -36,7 +36,7 @@ const (
 type fixture struct {
 	idp      *devidp.Provider
 	idpSrv   *httptest.Server
-	idpUp    atomic.Bool
+	idpUp    *atomic.Bool   // false: the IdP answers 503
 	clock    *kittest.Clock // shared by the dev IdP and every replica
 	replicas []*replica
 	logs     *kittest.LogBuffer
@@ -69,20 +69,13 @@ func newFixture(t *testing.T, o fixtureOptions) *fixture {
 		o.margin = defaultMargin
 	}
 	f := &fixture{clock: kittest.NewClock(time.Date(2026, 12, 6, 20, 0, 0, 0, time.UTC)), logs: &kittest.LogBuffer{}}
-	f.idpUp.Store(true)
-	var handler atomic.Pointer[http.Handler]
-	f.idpSrv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h := handler.Load()
-		if !f.idpUp.Load() || h == nil {
-			http.Error(w, "unavailable", http.StatusServiceUnavailable)
-			return
-		}
+	gate := kittest.NewGate(t, "unavailable", func(_ http.ResponseWriter, r *http.Request) bool {
 		if hook := f.beforeGrant.Load(); hook != nil && strings.HasSuffix(r.URL.Path, "/token") {
 			(*hook)()
 		}
-		(*h).ServeHTTP(w, r)
-	}))
-	t.Cleanup(f.idpSrv.Close)
+		return true
+	})
+	f.idpSrv, f.idpUp = gate.Server, &gate.Up
 	idp, err := devidp.New(devidp.Config{
 		Issuer:         f.idpSrv.URL + "/oidc",
 		Clients:        []devidp.Client{{ID: clientID, Secret: clientSecret, RedirectURIs: []string{redirectURL}}},
@@ -93,8 +86,7 @@ func newFixture(t *testing.T, o fixtureOptions) *fixture {
 		t.Fatal(err)
 	}
 	f.idp = idp
-	var ih http.Handler = idp
-	handler.Store(&ih)
+	gate.Serve(idp)
 
 	var redisURL string
 	if o.store == "redis" {
@@ -116,9 +108,7 @@ func newFixture(t *testing.T, o fixtureOptions) *fixture {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { r.sessions.Close() })
-		ctx, cancel := context.WithCancel(context.Background())
-		t.Cleanup(cancel)
-		r.auth = authflow.StartDiscovery(ctx, authflow.Config{
+		r.auth = authflowtest.StartDiscovery(t, authflow.Config{
 			Issuer:       f.idpSrv.URL + "/oidc",
 			ClientID:     clientID,
 			ClientSecret: clientSecret,
@@ -127,12 +117,8 @@ func newFixture(t *testing.T, o fixtureOptions) *fixture {
 			Resources:    []string{devidp.DefaultResourceIndicator, devidp.OrganizationsResource},
 			ClockSkew:    time.Minute,
 			Now:          f.clock.Now,
-		}, authflow.DiscoveryOptions{MinBackoff: 5 * time.Millisecond, MaxBackoff: 50 * time.Millisecond, Logger: logger})
-		select {
-		case <-r.auth.Ready():
-		case <-time.After(5 * time.Second):
-			t.Fatal("discovery did not complete")
-		}
+		}, logger)
+		authflowtest.WaitDiscovered(t, r.auth)
 		r.refresher, err = refresh.New(refresh.Config{
 			Clients: r.auth, Sessions: r.sessions, Margin: o.margin, Now: f.clock.Now,
 			Logger: logger, Metrics: r.metrics, Background: r.bg,
