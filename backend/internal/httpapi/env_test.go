@@ -284,10 +284,13 @@ func (b *browser) callbackURL(t testing.TB, authURL string) *url.URL {
 }
 
 // sessionCookie returns the browser's session cookie value, or "".
-func (b *browser) sessionCookie() string {
+func (b *browser) sessionCookie() string { return b.cookieValue("bff-session") }
+
+// cookieValue returns the value of the browser's BFF cookie name, or "".
+func (b *browser) cookieValue(name string) string {
 	u, _ := url.Parse(b.e.bff.URL)
 	for _, c := range b.jar.Cookies(u) {
-		if c.Name == "bff-session" {
+		if c.Name == name {
 			return c.Value
 		}
 	}

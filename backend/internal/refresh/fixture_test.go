@@ -160,15 +160,21 @@ func (f *fixture) signIn(t *testing.T) *http.Cookie {
 	return nil
 }
 
-// newLockedElsewhere is a two-replica Redis fixture whose access tokens live
-// ttl, with alice signed in (cookie; before, her session through replica
-// 0) and her session's lock held by replica 1 (for up to a second) until
-// unlock.
-func newLockedElsewhere(t *testing.T, ttl time.Duration) (f *fixture, cookie *http.Cookie, before *session.Session, unlock func()) {
+// newSignedInPair is a two-replica Redis fixture whose access tokens live
+// ttl, with alice signed in (cookie; before, her session as replica 0
+// loads it).
+func newSignedInPair(t *testing.T, ttl time.Duration) (f *fixture, cookie *http.Cookie, before *session.Session) {
 	t.Helper()
 	f = newFixture(t, fixtureOptions{store: "redis", replicas: 2, accessTTL: ttl})
 	cookie = f.signIn(t)
-	before = f.load(t, 0, cookie)
+	return f, cookie, f.load(t, 0, cookie)
+}
+
+// newLockedElsewhere is newSignedInPair with alice's session lock held by
+// replica 1 (for up to a second) until unlock.
+func newLockedElsewhere(t *testing.T, ttl time.Duration) (f *fixture, cookie *http.Cookie, before *session.Session, unlock func()) {
+	t.Helper()
+	f, cookie, before = newSignedInPair(t, ttl)
 	unlock, err := f.replicas[1].sessions.Lock(context.Background(), before.LockKey(), time.Second)
 	if err != nil {
 		t.Fatal(err)

@@ -316,9 +316,7 @@ func TestResourceTokenDefersThenFails(t *testing.T) {
 // lock meanwhile, so no replica presents the consumed refresh token.
 func TestStoreDownAfterRotationSavesInBackground(t *testing.T) {
 	const ttl = 15 * time.Second
-	f := newFixture(t, fixtureOptions{store: "redis", replicas: 2, accessTTL: ttl})
-	cookie := f.signIn(t)
-	before := f.load(t, 0, cookie)
+	f, cookie, before := newSignedInPair(t, ttl)
 	var once sync.Once
 	hook := func() { once.Do(f.redis.Stop) }
 	f.beforeGrant.Store(&hook)
@@ -379,9 +377,7 @@ func TestTokenExpiringWhileWaitingForTheLockWaitsOn(t *testing.T) {
 // would end the session the other writer has just saved.
 func TestConflictingSaveKeepsTheNewerSessionAndRevokesNothing(t *testing.T) {
 	const ttl = 15 * time.Second
-	f := newFixture(t, fixtureOptions{store: "redis", replicas: 2, accessTTL: ttl})
-	cookie := f.signIn(t)
-	before := f.load(t, 0, cookie)
+	f, cookie, before := newSignedInPair(t, ttl)
 	var once sync.Once
 	hook := func() {
 		once.Do(func() {
