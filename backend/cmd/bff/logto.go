@@ -122,6 +122,44 @@ func adminClient(env logtoEnv, endpoint string) *logtoadmin.Client {
 	})
 }
 
+// parseLogtoFlags parses the flags of a `bff logto` command, which takes
+// no argument. help is true (with a nil error) when -h or --help asked for
+// the usage, which it has then written to stderr.
+func parseLogtoFlags(fs *flag.FlagSet, args []string, stderr io.Writer) (help bool, err error) {
+	fs.Usage = func() { _ = writeLogtoUsage(stderr) }
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return true, nil
+		}
+		return false, usageError{err.Error()}
+	}
+	if fs.NArg() > 0 {
+		return false, usageError{fmt.Sprintf("unexpected argument %q (see bff logto --help)", fs.Arg(0))}
+	}
+	return false, nil
+}
+
+// loadLogtoEnv reads the settings (the environment, then envFile if not
+// empty) and returns them with the checked LOGTO_ENDPOINT and
+// BFF_PUBLIC_URL, which both commands need.
+func loadLogtoEnv(getenv func(string) string, envFile string) (env logtoEnv, endpoint, public string, err error) {
+	env = logtoEnv{getenv: getenv}
+	if envFile != "" {
+		f, err := readEnvFile(envFile)
+		if err != nil {
+			return env, "", "", err
+		}
+		env.file = f
+	}
+	if endpoint, err = checkEndpoint(env.get(config.EnvLogtoEndpoint)); err != nil {
+		return env, "", "", err
+	}
+	if public, err = checkPublicURL(env.get(config.EnvPublicURL)); err != nil {
+		return env, "", "", err
+	}
+	return env, endpoint, public, nil
+}
+
 func runLogtoSetup(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("bff logto setup", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -132,29 +170,10 @@ func runLogtoSetup(ctx context.Context, args []string, getenv func(string) strin
 	skipIDs := fs.Bool("skip-required-identifiers", true, "")
 	resourceScopes := fs.String("resource-scopes", "", "")
 	envFile := fs.String("env-file", "", "")
-	fs.Usage = func() { _ = writeLogtoUsage(stderr) }
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return usageError{err.Error()}
-	}
-	if fs.NArg() > 0 {
-		return usageError{fmt.Sprintf("unexpected argument %q (see bff logto --help)", fs.Arg(0))}
-	}
-	env := logtoEnv{getenv: getenv}
-	if *envFile != "" {
-		f, err := readEnvFile(*envFile)
-		if err != nil {
-			return err
-		}
-		env.file = f
-	}
-	endpoint, err := checkEndpoint(env.get(config.EnvLogtoEndpoint))
-	if err != nil {
+	if help, err := parseLogtoFlags(fs, args, stderr); help || err != nil {
 		return err
 	}
-	public, err := checkPublicURL(env.get(config.EnvPublicURL))
+	env, endpoint, public, err := loadLogtoEnv(getenv, *envFile)
 	if err != nil {
 		return err
 	}
@@ -215,29 +234,10 @@ func runLogtoDoctor(ctx context.Context, args []string, getenv func(string) stri
 	fs := flag.NewFlagSet("bff logto doctor", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	envFile := fs.String("env-file", "", "")
-	fs.Usage = func() { _ = writeLogtoUsage(stderr) }
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return usageError{err.Error()}
-	}
-	if fs.NArg() > 0 {
-		return usageError{fmt.Sprintf("unexpected argument %q (see bff logto --help)", fs.Arg(0))}
-	}
-	env := logtoEnv{getenv: getenv}
-	if *envFile != "" {
-		f, err := readEnvFile(*envFile)
-		if err != nil {
-			return err
-		}
-		env.file = f
-	}
-	endpoint, err := checkEndpoint(env.get(config.EnvLogtoEndpoint))
-	if err != nil {
+	if help, err := parseLogtoFlags(fs, args, stderr); help || err != nil {
 		return err
 	}
-	public, err := checkPublicURL(env.get(config.EnvPublicURL))
+	env, endpoint, public, err := loadLogtoEnv(getenv, *envFile)
 	if err != nil {
 		return err
 	}

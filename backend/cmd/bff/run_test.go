@@ -19,28 +19,12 @@ import (
 	"github.com/logto-bff/bff/backend/internal/config"
 	"github.com/logto-bff/bff/backend/internal/devidp"
 	"github.com/logto-bff/bff/backend/internal/devidp/devidptest"
+	"github.com/logto-bff/bff/backend/internal/kittest"
 )
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 type running struct {
 	ready          Ready
-	stdout, stderr *syncBuffer
+	stdout, stderr *kittest.LogBuffer
 	stop           func() error // cancels ctx and returns run's error
 }
 
@@ -51,7 +35,7 @@ func startRun(t *testing.T, args []string, env map[string]string) *running {
 		env[config.EnvMetricsListen] = "127.0.0.1:0" // never the fixed default port in a test
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{stdout: &syncBuffer{}, stderr: &syncBuffer{}}
+	r := &running{stdout: &kittest.LogBuffer{}, stderr: &kittest.LogBuffer{}}
 	readyCh := make(chan Ready, 1)
 	done := make(chan error, 1)
 	go func() {

@@ -7,12 +7,12 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/logto-bff/bff/backend/internal/devidp"
 	"github.com/logto-bff/bff/backend/internal/devidp/devidptest"
+	"github.com/logto-bff/bff/backend/internal/kittest"
 )
 
 const (
@@ -22,32 +22,19 @@ const (
 	testPostLogout   = "http://bff.test/"
 )
 
-// clock is a settable clock shared by the IdP and the client under test.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
-
 type fixture struct {
 	idp     *devidp.Provider
 	srv     *httptest.Server
 	client  *Client
-	idpTime *clock
-	bffTime *clock
+	idpTime *kittest.Clock
+	bffTime *kittest.Clock
 }
 
 // newFixture serves a devidp in httptest and discovers it.
 func newFixture(t *testing.T, mutate func(*Config)) *fixture {
 	t.Helper()
 	start := time.Date(2026, 11, 25, 19, 0, 0, 0, time.UTC)
-	f := &fixture{idpTime: &clock{t: start}, bffTime: &clock{t: start}}
+	f := &fixture{idpTime: kittest.NewClock(start), bffTime: kittest.NewClock(start)}
 	var handler http.Handler = http.NotFoundHandler()
 	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
 	t.Cleanup(f.srv.Close)

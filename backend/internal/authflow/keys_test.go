@@ -17,6 +17,8 @@ import (
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"github.com/go-jose/go-jose/v4"
+
+	"github.com/logto-bff/bff/backend/internal/kittest"
 )
 
 // rotatingJWKS is a JWKS endpoint whose keys the test replaces, counting
@@ -54,55 +56,8 @@ func (j *rotatingJWKS) publish(keys ...jose.JSONWebKey) {
 	j.keys = keys
 }
 
-// manualClock is a clock the test moves.
-type manualClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *manualClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *manualClock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
-func (c *manualClock) set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
-
 func publicJWK(key *ecdsa.PrivateKey, kid string) jose.JSONWebKey {
 	return jose.JSONWebKey{Key: &key.PublicKey, KeyID: kid, Algorithm: string(jose.ES384), Use: "sig"}
-}
-
-// signWithKID signs claims as a logout token with key under kid.
-func signWithKID(tb testing.TB, key *ecdsa.PrivateKey, kid string, claims map[string]any) string {
-	tb.Helper()
-	payload, err := json.Marshal(claims)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	opts := (&jose.SignerOptions{}).WithHeader("kid", kid).WithType("logout+jwt")
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES384, Key: key}, opts)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	jws, err := signer.Sign(payload)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	raw, err := jws.CompactSerialize()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return raw
 }
 
 func randomKID(tb testing.TB) string {
@@ -120,7 +75,7 @@ func randomKID(tb testing.TB) string {
 // interval.
 func TestLogoutKeysRefetchAtMostOncePerInterval(t *testing.T) {
 	keys := ltTestKeys(t)
-	clock := &manualClock{t: ltNow}
+	clock := kittest.NewClock(ltNow)
 	jwks := newRotatingJWKS(t, publicJWK(keys.signing, "k1"))
 	v := NewLogoutVerifier(newLimitedKeySet(&http.Client{Timeout: 5 * time.Second}, jwks.url, KeySetRefetchInterval, clock.Now),
 		ltIssuer, ltClientID, LogoutVerifierOptions{Now: clock.Now, Algorithms: []string{oidc.ES384}})
@@ -133,7 +88,7 @@ func TestLogoutKeysRefetchAtMostOncePerInterval(t *testing.T) {
 	}
 
 	// A genuine token: the first use fetches the key set.
-	if _, err := v.Verify(ctx, signWithKID(t, keys.signing, "k1", fresh(nil))); err != nil {
+	if _, err := v.Verify(ctx, kittest.SignClaimsES384(t, keys.signing, "k1", "logout+jwt", fresh(nil))); err != nil {
 		t.Fatalf("genuine token: %v", err)
 	}
 	if n := jwks.hits.Load(); n != 1 {
@@ -147,7 +102,7 @@ func TestLogoutKeysRefetchAtMostOncePerInterval(t *testing.T) {
 		t.Fatal(err)
 	}
 	for range 1000 {
-		if _, err := v.Verify(ctx, signWithKID(t, attacker, randomKID(t), fresh(nil))); err == nil {
+		if _, err := v.Verify(ctx, kittest.SignClaimsES384(t, attacker, randomKID(t), "logout+jwt", fresh(nil))); err == nil {
 			t.Fatal("a forged token was accepted")
 		}
 	}
@@ -158,8 +113,8 @@ func TestLogoutKeysRefetchAtMostOncePerInterval(t *testing.T) {
 	// Spread over 1,000 seconds (one per second): at most one fetch per
 	// interval.
 	for range 1000 {
-		clock.advance(time.Second)
-		if _, err := v.Verify(ctx, signWithKID(t, attacker, randomKID(t), fresh(nil))); err == nil {
+		clock.Advance(time.Second)
+		if _, err := v.Verify(ctx, kittest.SignClaimsES384(t, attacker, randomKID(t), "logout+jwt", fresh(nil))); err == nil {
 			t.Fatal("a forged token was accepted")
 		}
 	}
@@ -170,8 +125,8 @@ func TestLogoutKeysRefetchAtMostOncePerInterval(t *testing.T) {
 
 	// A real rotation right after a fetch: a token signed with the new key
 	// is refused for less than one interval, then accepted.
-	clock.advance(KeySetRefetchInterval)
-	if _, err := v.Verify(ctx, signWithKID(t, attacker, randomKID(t), fresh(nil))); err == nil {
+	clock.Advance(KeySetRefetchInterval)
+	if _, err := v.Verify(ctx, kittest.SignClaimsES384(t, attacker, randomKID(t), "logout+jwt", fresh(nil))); err == nil {
 		t.Fatal("a forged token was accepted")
 	}
 	fetchedAt := clock.Now() // that forged token just fetched the key set
@@ -180,20 +135,20 @@ func TestLogoutKeysRefetchAtMostOncePerInterval(t *testing.T) {
 		t.Fatal(err)
 	}
 	jwks.publish(publicJWK(rotated, "k2"), publicJWK(keys.signing, "k1"))
-	clock.advance(KeySetRefetchInterval / 2)
-	if _, err := v.Verify(ctx, signWithKID(t, rotated, "k2", fresh(nil))); err == nil {
+	clock.Advance(KeySetRefetchInterval / 2)
+	if _, err := v.Verify(ctx, kittest.SignClaimsES384(t, rotated, "k2", "logout+jwt", fresh(nil))); err == nil {
 		t.Fatal("the rotated key was used before the key set could be fetched again")
 	}
-	clock.set(fetchedAt.Add(KeySetRefetchInterval))
+	clock.Set(fetchedAt.Add(KeySetRefetchInterval))
 	before := jwks.hits.Load()
-	if _, err := v.Verify(ctx, signWithKID(t, rotated, "k2", fresh(nil))); err != nil {
+	if _, err := v.Verify(ctx, kittest.SignClaimsES384(t, rotated, "k2", "logout+jwt", fresh(nil))); err != nil {
 		t.Fatalf("a token signed with the rotated key, one interval after the last fetch: %v", err)
 	}
 	if n := jwks.hits.Load() - before; n != 1 {
 		t.Fatalf("picking up the rotation took %d fetches, want 1", n)
 	}
 	// The old key still verifies, from the cache.
-	if _, err := v.Verify(ctx, signWithKID(t, keys.signing, "k1", fresh(nil))); err != nil {
+	if _, err := v.Verify(ctx, kittest.SignClaimsES384(t, keys.signing, "k1", "logout+jwt", fresh(nil))); err != nil {
 		t.Fatalf("token signed with the previous key: %v", err)
 	}
 }

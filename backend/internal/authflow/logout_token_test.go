@@ -21,6 +21,8 @@ import (
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"github.com/go-jose/go-jose/v4"
+
+	"github.com/logto-bff/bff/backend/internal/kittest"
 )
 
 // ltSampleClaims are the claims of a logout token a real Logto 1.37.1 sent
@@ -91,32 +93,12 @@ func ltClaims(tb testing.TB, edits map[string]any) map[string]any {
 // the typ header.
 func ltSign(tb testing.TB, key *ecdsa.PrivateKey, typ string, payload []byte) string {
 	tb.Helper()
-	opts := (&jose.SignerOptions{}).WithHeader("kid", ltKID)
-	if typ != "" {
-		opts = opts.WithType(jose.ContentType(typ))
-	}
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES384, Key: key}, opts)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	jws, err := signer.Sign(payload)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	raw, err := jws.CompactSerialize()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return raw
+	return kittest.SignES384(tb, key, ltKID, typ, payload)
 }
 
 func ltSignClaims(tb testing.TB, key *ecdsa.PrivateKey, typ string, claims map[string]any) string {
 	tb.Helper()
-	payload, err := json.Marshal(claims)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return ltSign(tb, key, typ, payload)
+	return kittest.SignClaimsES384(tb, key, ltKID, typ, claims)
 }
 
 func ltB64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }

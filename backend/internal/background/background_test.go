@@ -1,38 +1,20 @@
 package background_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/logto-bff/bff/backend/internal/background"
+	"github.com/logto-bff/bff/backend/internal/kittest"
 )
 
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func newTracker() (*background.Tracker, *logBuffer) {
-	logs := &logBuffer{}
+func newTracker() (*background.Tracker, *kittest.LogBuffer) {
+	logs := &kittest.LogBuffer{}
 	return background.New(slog.New(slog.NewTextHandler(logs, nil))), logs
 }
 

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/logto-bff/bff/backend/internal/devidp/devidptest"
+	"github.com/logto-bff/bff/backend/internal/kittest"
 	"golang.org/x/oauth2"
 )
 
@@ -28,28 +29,11 @@ const (
 	testVerifier   = "verifier-0123456789-0123456789-0123456789-0123456789"
 )
 
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // env is a Provider served by a real httptest server, with a fake clock.
 type env struct {
 	srv    *httptest.Server
 	p      *Provider
-	clock  *fakeClock
+	clock  *kittest.Clock
 	issuer string
 }
 
@@ -66,7 +50,7 @@ func newEnv(t *testing.T, mutate ...func(*Config)) *env {
 		hh.ServeHTTP(w, r)
 	}))
 	t.Cleanup(srv.Close)
-	clock := &fakeClock{t: time.Date(2026, 11, 25, 19, 0, 0, 0, time.UTC)}
+	clock := kittest.NewClock(time.Date(2026, 11, 25, 19, 0, 0, 0, time.UTC))
 	cfg := Config{
 		Issuer: srv.URL + "/oidc",
 		Clients: []Client{{

@@ -5,14 +5,12 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"net/http"
 	"testing"
 
-	"github.com/go-jose/go-jose/v4"
-
 	"github.com/logto-bff/bff/backend/internal/authflow"
 	"github.com/logto-bff/bff/backend/internal/devidp"
+	"github.com/logto-bff/bff/backend/internal/kittest"
 )
 
 // TestForgedLogoutTokensDoNotHammerTheJWKS: anyone can POST to
@@ -71,23 +69,9 @@ func forgedWithKID(t *testing.T, key *ecdsa.PrivateKey, issuer string, iat int64
 	if _, err := rand.Read(kid); err != nil {
 		t.Fatal(err)
 	}
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES384, Key: key},
-		(&jose.SignerOptions{}).WithType("logout+jwt").WithHeader("kid", hex.EncodeToString(kid)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	payload, _ := json.Marshal(map[string]any{
+	return kittest.SignClaimsES384(t, key, hex.EncodeToString(kid), "logout+jwt", map[string]any{
 		"iss": issuer, "aud": clientID, "iat": iat, "jti": "forged-" + hex.EncodeToString(kid), "sub": devidp.AliceID,
 		"sid": "some-sid", "n": n,
 		"events": map[string]any{"http://schemas.openid.net/event/backchannel-logout": map[string]any{}},
 	})
-	jws, err := signer.Sign(payload)
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, err := jws.CompactSerialize()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return raw
 }

@@ -13,10 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-jose/go-jose/v4"
-
 	"github.com/logto-bff/bff/backend/internal/devidp"
 	"github.com/logto-bff/bff/backend/internal/devidp/devidptest"
+	"github.com/logto-bff/bff/backend/internal/kittest"
 	"github.com/logto-bff/bff/backend/internal/session"
 )
 
@@ -75,14 +74,7 @@ func TestBackchannelLogoutEndsSessionsOnEveryInstance(t *testing.T) {
 
 			endSession := cl.endSessionURL()
 			if via == "bff sign-out" {
-				req, _ := http.NewRequest(http.MethodPost, cl.nodes[0].publicURL()+"/auth/sign-out", nil)
-				req.Header.Set("Origin", cl.nodes[0].publicURL())
-				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-				resp, err := b.noFollow().Do(req)
-				if err != nil {
-					t.Fatal(err)
-				}
-				resp.Body.Close()
+				resp := b.formSignOut(t, 0)
 				if resp.StatusCode != http.StatusSeeOther {
 					t.Fatalf("sign-out = %d", resp.StatusCode)
 				}
@@ -138,24 +130,10 @@ func forgedLogoutToken(t *testing.T, issuer string, iat time.Time) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES384, Key: key},
-		(&jose.SignerOptions{}).WithType("logout+jwt").WithHeader("kid", "forged"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	payload, _ := json.Marshal(map[string]any{
+	return kittest.SignClaimsES384(t, key, "forged", "logout+jwt", map[string]any{
 		"iss": issuer, "aud": clientID, "iat": iat.Unix(), "jti": "forged-jti", "sub": devidp.AliceID, "sid": "some-sid",
 		"events": map[string]any{"http://schemas.openid.net/event/backchannel-logout": map[string]any{}},
 	})
-	jws, err := signer.Sign(payload)
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, err := jws.CompactSerialize()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return raw
 }
 
 func TestBackchannelLogoutRejections(t *testing.T) {

@@ -4,10 +4,10 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/logto-bff/bff/backend/internal/kittest"
 	"github.com/logto-bff/bff/backend/internal/signin"
 )
 
@@ -207,7 +207,7 @@ func TestSignInParameterValidation(t *testing.T) {
 
 func TestExpiredState(t *testing.T) {
 	forEachStore(t, func(t *testing.T, store string) {
-		clk := &testClock{t: time.Now()}
+		clk := kittest.NewClock(time.Now())
 		e := newEnv(t, store, envOptions{now: clk.Now})
 		b := e.browser(t)
 		cb := b.callbackURL(t, b.beginSignIn(t, ""))
@@ -216,13 +216,3 @@ func TestExpiredState(t *testing.T) {
 		assertStatePage(t, resp, body)
 	})
 }
-
-// testClock is a settable clock.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-
-func (c *testClock) Advance(d time.Duration) { c.mu.Lock(); defer c.mu.Unlock(); c.t = c.t.Add(d) }

@@ -18,10 +18,12 @@ import (
 	"time"
 
 	"github.com/logto-bff/bff/backend/internal/authflow"
+	"github.com/logto-bff/bff/backend/internal/authflow/authflowtest"
 	"github.com/logto-bff/bff/backend/internal/background"
 	"github.com/logto-bff/bff/backend/internal/contracttest"
 	"github.com/logto-bff/bff/backend/internal/devidp"
 	"github.com/logto-bff/bff/backend/internal/devidp/devidptest"
+	"github.com/logto-bff/bff/backend/internal/kittest"
 	"github.com/logto-bff/bff/backend/internal/metrics"
 	"github.com/logto-bff/bff/backend/internal/redistest"
 	"github.com/logto-bff/bff/backend/internal/revocation"
@@ -42,12 +44,12 @@ type cluster struct {
 	t      testing.TB
 	idp    *devidp.Provider
 	idpSrv *httptest.Server
-	idpUp  atomic.Bool
+	idpUp  *atomic.Bool // false: the IdP answers 503
 	// revocationDelay holds each call to the IdP's revocation endpoint
 	// this long (nanoseconds) before the IdP sees it.
 	revocationDelay atomic.Int64
-	idpClock        *testClock
-	bffClock        *testClock
+	idpClock        *kittest.Clock
+	bffClock        *kittest.Clock
 	redis           *redistest.Server
 	nodes           []*node
 	// logoutSink receives every back-channel delivery for our client; it
@@ -116,21 +118,14 @@ func newCluster(t testing.TB, o clusterOptions) *cluster {
 		o.store = storeRedis
 	}
 	start := time.Date(2026, 11, 25, 20, 0, 0, 0, time.UTC)
-	cl := &cluster{t: t, idpClock: &testClock{t: start}, bffClock: &testClock{t: start}, logouts: map[string][]string{}}
-	cl.idpUp.Store(true)
-	var idpHandler atomic.Pointer[http.Handler]
-	cl.idpSrv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h := idpHandler.Load()
-		if !cl.idpUp.Load() || h == nil {
-			http.Error(w, "unavailable", http.StatusServiceUnavailable)
-			return
-		}
+	cl := &cluster{t: t, idpClock: kittest.NewClock(start), bffClock: kittest.NewClock(start), logouts: map[string][]string{}}
+	gate := kittest.NewGate(t, "unavailable", func(_ http.ResponseWriter, r *http.Request) bool {
 		if d := time.Duration(cl.revocationDelay.Load()); d > 0 && strings.HasSuffix(r.URL.Path, "/token/revocation") {
 			time.Sleep(d)
 		}
-		(*h).ServeHTTP(w, r)
-	}))
-	t.Cleanup(cl.idpSrv.Close)
+		return true
+	})
+	cl.idpSrv, cl.idpUp = gate.Server, &gate.Up
 
 	handlers := make([]atomic.Pointer[http.Handler], o.nodes)
 	var redirects, postLogout []string
@@ -166,8 +161,7 @@ func newCluster(t testing.TB, o clusterOptions) *cluster {
 		t.Fatal(err)
 	}
 	cl.idp = idp
-	var ih http.Handler = idp
-	idpHandler.Store(&ih)
+	gate.Serve(idp)
 
 	if o.store == storeRedis {
 		cl.redis = redistest.Start(t, o.redisOpts...)
@@ -190,9 +184,7 @@ func newCluster(t testing.TB, o clusterOptions) *cluster {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { n.sessions.Close() })
-		ctx, cancel := context.WithCancel(context.Background())
-		t.Cleanup(cancel)
-		n.auth = authflow.StartDiscovery(ctx, authflow.Config{
+		n.auth = authflowtest.StartDiscovery(t, authflow.Config{
 			Issuer:                cl.idpSrv.URL + "/oidc",
 			ClientID:              clientID,
 			ClientSecret:          clientSecret,
@@ -202,12 +194,8 @@ func newCluster(t testing.TB, o clusterOptions) *cluster {
 			Resources:             []string{devidp.DefaultResourceIndicator, devidp.OrganizationsResource},
 			ClockSkew:             time.Minute,
 			Now:                   cl.bffClock.Now,
-		}, authflow.DiscoveryOptions{MinBackoff: 5 * time.Millisecond, MaxBackoff: 50 * time.Millisecond, Logger: logger})
-		select {
-		case <-n.auth.Ready():
-		case <-time.After(5 * time.Second):
-			t.Fatal("discovery did not complete")
-		}
+		}, logger)
+		authflowtest.WaitDiscovered(t, n.auth)
 		n.metrics = metrics.New()
 		n.bg = background.New(logger)
 		t.Cleanup(func() { _ = n.bg.Drain(5 * time.Second) })

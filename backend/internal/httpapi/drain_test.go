@@ -61,14 +61,7 @@ func TestSignOutRevocationRetriedByAnotherInstance(t *testing.T) {
 	revoked := cl.idp.Stats().Revocations
 
 	cl.idpUp.Store(false)
-	req, _ := http.NewRequest(http.MethodPost, cl.nodes[0].publicURL()+"/auth/sign-out", nil)
-	req.Header.Set("Origin", cl.nodes[0].publicURL())
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	resp, err := b.noFollow().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
+	resp := b.formSignOut(t, 0)
 	if resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("sign-out with Logto down = %d", resp.StatusCode)
 	}

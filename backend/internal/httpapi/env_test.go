@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -11,15 +10,16 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/logto-bff/bff/backend/internal/authflow"
+	"github.com/logto-bff/bff/backend/internal/authflow/authflowtest"
 	"github.com/logto-bff/bff/backend/internal/contracttest"
 	"github.com/logto-bff/bff/backend/internal/devidp"
 	"github.com/logto-bff/bff/backend/internal/devidp/devidptest"
+	"github.com/logto-bff/bff/backend/internal/kittest"
 	"github.com/logto-bff/bff/backend/internal/redistest"
 	"github.com/logto-bff/bff/backend/internal/session"
 	"github.com/logto-bff/bff/backend/internal/signin"
@@ -35,37 +35,19 @@ const (
 
 var stores = []string{storeMemory, storeRedis}
 
-// syncBuffer collects log output from concurrent handlers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // env is one BFF (real handler, httptest server) in front of one dev IdP
 // (httptest server) with a memory or Redis session store.
 type env struct {
 	t        testing.TB
 	idp      *devidp.Provider
 	idpSrv   *httptest.Server
-	idpUp    atomic.Bool // false: the IdP answers 503 (Logto not up yet)
+	idpUp    *atomic.Bool // false: the IdP answers 503 (Logto not up yet)
 	bff      *httptest.Server
 	sessions *session.Manager
 	signin   *signin.Keeper
 	redis    *redistest.Server
 	auth     *authflow.Discovery
-	logs     *syncBuffer
+	logs     *kittest.LogBuffer
 }
 
 type envOptions struct {
@@ -76,18 +58,10 @@ type envOptions struct {
 
 func newEnv(t testing.TB, store string, o envOptions) *env {
 	t.Helper()
-	e := &env{t: t, logs: &syncBuffer{}}
+	e := &env{t: t, logs: &kittest.LogBuffer{}}
+	gate := kittest.NewGate(t, "starting", nil)
+	e.idpSrv, e.idpUp = gate.Server, &gate.Up
 	e.idpUp.Store(!o.idpDown)
-	var idpHandler atomic.Pointer[http.Handler]
-	e.idpSrv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h := idpHandler.Load()
-		if !e.idpUp.Load() || h == nil {
-			http.Error(w, "starting", http.StatusServiceUnavailable)
-			return
-		}
-		(*h).ServeHTTP(w, r)
-	}))
-	t.Cleanup(e.idpSrv.Close)
 
 	var bffHandler atomic.Pointer[http.Handler]
 	e.bff = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -107,8 +81,7 @@ func newEnv(t testing.TB, store string, o envOptions) *env {
 		t.Fatal(err)
 	}
 	e.idp = idp
-	var ih http.Handler = idp
-	idpHandler.Store(&ih)
+	gate.Serve(idp)
 
 	logger := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	scfg := session.Config{Secret: []byte(testSecret), Secure: false, Logger: logger, Now: o.now}
@@ -128,9 +101,7 @@ func newEnv(t testing.TB, store string, o envOptions) *env {
 		t.Fatal(err)
 	}
 
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	e.auth = authflow.StartDiscovery(ctx, authflow.Config{
+	e.auth = authflowtest.StartDiscovery(t, authflow.Config{
 		Issuer:                e.idpSrv.URL + "/oidc",
 		ClientID:              clientID,
 		ClientSecret:          clientSecret,
@@ -139,7 +110,7 @@ func newEnv(t testing.TB, store string, o envOptions) *env {
 		Scopes:                []string{"openid", "profile", "email", "offline_access", "identities", "roles", "urn:logto:scope:organizations", "urn:logto:scope:organization_roles", "custom_data"},
 		Resources:             []string{devidp.DefaultResourceIndicator},
 		ClockSkew:             time.Minute,
-	}, authflow.DiscoveryOptions{MinBackoff: 5 * time.Millisecond, MaxBackoff: 50 * time.Millisecond, Logger: logger})
+	}, logger)
 	if !o.idpDown {
 		e.waitDiscovered()
 	}
@@ -164,11 +135,7 @@ func newEnv(t testing.TB, store string, o envOptions) *env {
 
 func (e *env) waitDiscovered() {
 	e.t.Helper()
-	select {
-	case <-e.auth.Ready():
-	case <-time.After(5 * time.Second):
-		e.t.Fatal("discovery did not complete")
-	}
+	authflowtest.WaitDiscovered(e.t, e.auth)
 }
 
 func (e *env) url(path string) string { return e.bff.URL + path }
@@ -317,10 +284,13 @@ func (b *browser) callbackURL(t testing.TB, authURL string) *url.URL {
 }
 
 // sessionCookie returns the browser's session cookie value, or "".
-func (b *browser) sessionCookie() string {
+func (b *browser) sessionCookie() string { return b.cookieValue("bff-session") }
+
+// cookieValue returns the value of the browser's BFF cookie name, or "".
+func (b *browser) cookieValue(name string) string {
 	u, _ := url.Parse(b.e.bff.URL)
 	for _, c := range b.jar.Cookies(u) {
-		if c.Name == "bff-session" {
+		if c.Name == name {
 			return c.Value
 		}
 	}

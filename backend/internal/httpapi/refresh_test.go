@@ -295,14 +295,7 @@ func TestThreeReplicasShareEverything(t *testing.T) {
 		t.Fatalf("instance 0 after instance 1 refreshed = %d", code)
 	}
 	cookie := b.cookie()
-	req, _ := http.NewRequest(http.MethodPost, cl.nodes[2].publicURL()+"/auth/sign-out", nil)
-	req.Header.Set("Origin", cl.nodes[2].publicURL())
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	resp, err := b.noFollow().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
+	resp := b.formSignOut(t, 2)
 	if resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("sign-out through instance 2 = %d", resp.StatusCode)
 	}

@@ -29,15 +29,7 @@ func (b *browser) bffCookieBytes() int {
 }
 
 // bindingCookie returns the browser's binding cookie value, or "".
-func (b *browser) bindingCookie() string {
-	u, _ := url.Parse(b.e.bff.URL)
-	for _, c := range b.jar.Cookies(u) {
-		if c.Name == "bff-signin" {
-			return c.Value
-		}
-	}
-	return ""
-}
+func (b *browser) bindingCookie() string { return b.cookieValue("bff-signin") }
 
 // dbsize is the key count of the env's Redis (-1 on the memory store).
 func (e *env) dbsize(t testing.TB) int {

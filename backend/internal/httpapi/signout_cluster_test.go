@@ -17,19 +17,26 @@ func (b *cbrowser) signOut(t testing.TB, i int, accept string) (*http.Response, 
 	return b.do(t, i, http.MethodPost, "/auth/sign-out", "Origin", b.cl.nodes[i].publicURL(), "Accept", accept)
 }
 
-// refreshWorks presents refreshToken to the IdP's token endpoint.
-func (cl *cluster) refreshWorks(t testing.TB, refreshToken string) bool {
+// formSignOut POSTs the sign-out form to node i as the SPA's page does
+// (same Origin, no X-CSRF, redirects not followed) and returns the
+// response, its body closed.
+func (b *cbrowser) formSignOut(t testing.TB, i int) *http.Response {
 	t.Helper()
-	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refreshToken}}
-	req, _ := http.NewRequest(http.MethodPost, cl.idpSrv.URL+"/oidc/token", strings.NewReader(form.Encode()))
+	req, _ := http.NewRequest(http.MethodPost, b.cl.nodes[i].publicURL()+"/auth/sign-out", nil)
+	req.Header.Set("Origin", b.cl.nodes[i].publicURL())
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth(clientID, clientSecret)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := b.noFollow().Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	return resp.StatusCode == http.StatusOK
+	return resp
+}
+
+// refreshWorks presents refreshToken to the IdP's token endpoint.
+func (cl *cluster) refreshWorks(t testing.TB, refreshToken string) bool {
+	t.Helper()
+	return refreshGrantWorks(t, cl.idpSrv.URL+"/oidc", refreshToken)
 }
 
 // withCookie is a fresh browser holding only the session cookie value.

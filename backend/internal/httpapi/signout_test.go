@@ -24,8 +24,15 @@ func (b *browser) postSignOut(t testing.TB, header ...string) (*http.Response, [
 // refreshWorks presents refreshToken to the IdP's token endpoint.
 func (e *env) refreshWorks(t testing.TB, refreshToken string) bool {
 	t.Helper()
+	return refreshGrantWorks(t, e.issuer(), refreshToken)
+}
+
+// refreshGrantWorks presents refreshToken, as our client, to the token
+// endpoint of the IdP at issuer and reports whether it was accepted.
+func refreshGrantWorks(t testing.TB, issuer, refreshToken string) bool {
+	t.Helper()
 	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refreshToken}}
-	req, _ := http.NewRequest(http.MethodPost, e.issuer()+"/token", strings.NewReader(form.Encode()))
+	req, _ := http.NewRequest(http.MethodPost, issuer+"/token", strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.SetBasicAuth(clientID, clientSecret)
 	resp, err := http.DefaultClient.Do(req)

@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logto-bff/bff/backend/internal/kittest"
 	"github.com/logto-bff/bff/backend/internal/logtoadmin"
 )
 
@@ -201,31 +202,13 @@ func bffCmd(t *testing.T, env map[string]string, args ...string) (string, int) {
 	return string(out), code
 }
 
-// syncBuffer collects a process's output.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // startBFF runs the BFF as a process with env and waits for /healthz.
 // It stops (SIGTERM) at cleanup; the returned buffer holds its log.
-func startBFF(t *testing.T, env map[string]string, url string) *syncBuffer {
+func startBFF(t *testing.T, env map[string]string, url string) *kittest.LogBuffer {
 	t.Helper()
 	cmd := exec.Command(bffBinary(t))
 	cmd.Env = environ(env)
-	logs := &syncBuffer{}
+	logs := &kittest.LogBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -99,18 +99,25 @@ func (b *browser) me() (int, me) {
 	return p.status, m
 }
 
-// refreshGrant presents a refresh token at Logto's token endpoint and
-// returns the OAuth error ("" when it worked).
-func refreshGrant(t *testing.T, l *logto, appID, appSecret, rt string) string {
+// postOIDC POSTs form to Logto's OIDC endpoint path (e.g. "/token") with
+// the app's client credentials; the caller closes the body.
+func postOIDC(t *testing.T, l *logto, appID, appSecret, path string, form url.Values) *http.Response {
 	t.Helper()
-	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}
-	req, _ := http.NewRequest(http.MethodPost, l.env["LOGTO_ENDPOINT"]+"/oidc/token", strings.NewReader(form.Encode()))
+	req, _ := http.NewRequest(http.MethodPost, l.env["LOGTO_ENDPOINT"]+"/oidc"+path, strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.SetBasicAuth(url.QueryEscape(appID), url.QueryEscape(appSecret))
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return resp
+}
+
+// refreshGrant presents a refresh token at Logto's token endpoint and
+// returns the OAuth error ("" when it worked).
+func refreshGrant(t *testing.T, l *logto, appID, appSecret, rt string) string {
+	t.Helper()
+	resp := postOIDC(t, l, appID, appSecret, "/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}})
 	defer resp.Body.Close()
 	var out struct {
 		Error string `json:"error"`
@@ -125,14 +132,7 @@ func refreshGrant(t *testing.T, l *logto, appID, appSecret, rt string) string {
 // introspect reports whether Logto considers token active.
 func introspect(t *testing.T, l *logto, appID, appSecret, token string) bool {
 	t.Helper()
-	form := url.Values{"token": {token}, "token_type_hint": {"refresh_token"}}
-	req, _ := http.NewRequest(http.MethodPost, l.env["LOGTO_ENDPOINT"]+"/oidc/token/introspection", strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth(url.QueryEscape(appID), url.QueryEscape(appSecret))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := postOIDC(t, l, appID, appSecret, "/token/introspection", url.Values{"token": {token}, "token_type_hint": {"refresh_token"}})
 	defer resp.Body.Close()
 	var out struct {
 		Active bool `json:"active"`

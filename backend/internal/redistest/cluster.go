@@ -2,6 +2,7 @@ package redistest
 
 import (
 	"fmt"
+	"iter"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -181,19 +182,31 @@ func (c *Cluster) Slot(key string) int {
 	return -1
 }
 
+// liveViews yields CLUSTER NODES as each running node answers it, in
+// c.Nodes order, passing over the nodes that do not answer.
+func (c *Cluster) liveViews() iter.Seq[[]clusterNode] {
+	return func(yield func([]clusterNode) bool) {
+		for _, n := range c.Nodes {
+			if !n.Running() {
+				continue
+			}
+			view, err := c.nodesView(n)
+			if err != nil {
+				continue
+			}
+			if !yield(view) {
+				return
+			}
+		}
+	}
+}
+
 // PrimaryFor is the node that serves key's slot now, as a running node
 // sees it.
 func (c *Cluster) PrimaryFor(key string) *Server {
 	c.t.Helper()
 	slot := c.Slot(key)
-	for _, n := range c.Nodes {
-		if !n.Running() {
-			continue
-		}
-		view, err := c.nodesView(n)
-		if err != nil {
-			continue
-		}
+	for view := range c.liveViews() {
 		for _, v := range view {
 			if !v.primary || v.failed {
 				continue
@@ -276,14 +289,7 @@ func (c *Cluster) KillClients() int {
 func (c *Cluster) WaitAllReplicated() {
 	c.t.Helper()
 	seen := map[string]bool{}
-	for _, n := range c.Nodes {
-		if !n.Running() {
-			continue
-		}
-		view, err := c.nodesView(n)
-		if err != nil {
-			continue
-		}
+	for view := range c.liveViews() {
 		for _, v := range view {
 			if v.primary && !v.failed && len(v.slots) > 0 && !seen[v.addr] {
 				seen[v.addr] = true

@@ -1,13 +1,11 @@
 package refresh_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -16,6 +14,7 @@ import (
 	"github.com/logto-bff/bff/backend/internal/authflow/authflowtest"
 	"github.com/logto-bff/bff/backend/internal/background"
 	"github.com/logto-bff/bff/backend/internal/devidp"
+	"github.com/logto-bff/bff/backend/internal/kittest"
 	"github.com/logto-bff/bff/backend/internal/metrics"
 	"github.com/logto-bff/bff/backend/internal/redistest"
 	"github.com/logto-bff/bff/backend/internal/refresh"
@@ -31,63 +30,16 @@ const (
 	defaultMargin = 60 * time.Second
 )
 
-// clock is the settable clock shared by the dev IdP and every replica.
-// It stands still unless Run makes it follow real time.
-type clock struct {
-	mu    sync.Mutex
-	t     time.Time
-	since time.Time // when running: t is the time at since
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if !c.since.IsZero() {
-		return c.t.Add(time.Since(c.since))
-	}
-	return c.t
-}
-
-// Run makes the clock advance with real time from now on.
-func (c *clock) Run() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.since = time.Now()
-}
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
-// logBuffer collects the log lines of concurrent goroutines.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // fixture is a dev IdP (in httptest, switchable off) and replicas — each a
 // session.Manager, an authflow.Discovery and a Refresher — sharing one
 // store: memory (one replica only) or a real redis-server.
 type fixture struct {
 	idp      *devidp.Provider
 	idpSrv   *httptest.Server
-	idpUp    atomic.Bool
-	clock    *clock
+	idpUp    *atomic.Bool   // false: the IdP answers 503
+	clock    *kittest.Clock // shared by the dev IdP and every replica
 	replicas []*replica
-	logs     *logBuffer
+	logs     *kittest.LogBuffer
 	redis    *redistest.Server
 	// beforeGrant, when set, runs before the IdP sees a token request.
 	beforeGrant atomic.Pointer[func()]
@@ -116,21 +68,14 @@ func newFixture(t *testing.T, o fixtureOptions) *fixture {
 	if o.margin == 0 {
 		o.margin = defaultMargin
 	}
-	f := &fixture{clock: &clock{t: time.Date(2026, 12, 6, 20, 0, 0, 0, time.UTC)}, logs: &logBuffer{}}
-	f.idpUp.Store(true)
-	var handler atomic.Pointer[http.Handler]
-	f.idpSrv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h := handler.Load()
-		if !f.idpUp.Load() || h == nil {
-			http.Error(w, "unavailable", http.StatusServiceUnavailable)
-			return
-		}
+	f := &fixture{clock: kittest.NewClock(time.Date(2026, 12, 6, 20, 0, 0, 0, time.UTC)), logs: &kittest.LogBuffer{}}
+	gate := kittest.NewGate(t, "unavailable", func(_ http.ResponseWriter, r *http.Request) bool {
 		if hook := f.beforeGrant.Load(); hook != nil && strings.HasSuffix(r.URL.Path, "/token") {
 			(*hook)()
 		}
-		(*h).ServeHTTP(w, r)
-	}))
-	t.Cleanup(f.idpSrv.Close)
+		return true
+	})
+	f.idpSrv, f.idpUp = gate.Server, &gate.Up
 	idp, err := devidp.New(devidp.Config{
 		Issuer:         f.idpSrv.URL + "/oidc",
 		Clients:        []devidp.Client{{ID: clientID, Secret: clientSecret, RedirectURIs: []string{redirectURL}}},
@@ -141,8 +86,7 @@ func newFixture(t *testing.T, o fixtureOptions) *fixture {
 		t.Fatal(err)
 	}
 	f.idp = idp
-	var ih http.Handler = idp
-	handler.Store(&ih)
+	gate.Serve(idp)
 
 	var redisURL string
 	if o.store == "redis" {
@@ -164,9 +108,7 @@ func newFixture(t *testing.T, o fixtureOptions) *fixture {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { r.sessions.Close() })
-		ctx, cancel := context.WithCancel(context.Background())
-		t.Cleanup(cancel)
-		r.auth = authflow.StartDiscovery(ctx, authflow.Config{
+		r.auth = authflowtest.StartDiscovery(t, authflow.Config{
 			Issuer:       f.idpSrv.URL + "/oidc",
 			ClientID:     clientID,
 			ClientSecret: clientSecret,
@@ -175,12 +117,8 @@ func newFixture(t *testing.T, o fixtureOptions) *fixture {
 			Resources:    []string{devidp.DefaultResourceIndicator, devidp.OrganizationsResource},
 			ClockSkew:    time.Minute,
 			Now:          f.clock.Now,
-		}, authflow.DiscoveryOptions{MinBackoff: 5 * time.Millisecond, MaxBackoff: 50 * time.Millisecond, Logger: logger})
-		select {
-		case <-r.auth.Ready():
-		case <-time.After(5 * time.Second):
-			t.Fatal("discovery did not complete")
-		}
+		}, logger)
+		authflowtest.WaitDiscovered(t, r.auth)
 		r.refresher, err = refresh.New(refresh.Config{
 			Clients: r.auth, Sessions: r.sessions, Margin: o.margin, Now: f.clock.Now,
 			Logger: logger, Metrics: r.metrics, Background: r.bg,
@@ -220,6 +158,28 @@ func (f *fixture) signIn(t *testing.T) *http.Cookie {
 	}
 	t.Fatal("no session cookie")
 	return nil
+}
+
+// newSignedInPair is a two-replica Redis fixture whose access tokens live
+// ttl, with alice signed in (cookie; before, her session as replica 0
+// loads it).
+func newSignedInPair(t *testing.T, ttl time.Duration) (f *fixture, cookie *http.Cookie, before *session.Session) {
+	t.Helper()
+	f = newFixture(t, fixtureOptions{store: "redis", replicas: 2, accessTTL: ttl})
+	cookie = f.signIn(t)
+	return f, cookie, f.load(t, 0, cookie)
+}
+
+// newLockedElsewhere is newSignedInPair with alice's session lock held by
+// replica 1 (for up to a second) until unlock.
+func newLockedElsewhere(t *testing.T, ttl time.Duration) (f *fixture, cookie *http.Cookie, before *session.Session, unlock func()) {
+	t.Helper()
+	f, cookie, before = newSignedInPair(t, ttl)
+	unlock, err := f.replicas[1].sessions.Lock(context.Background(), before.LockKey(), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f, cookie, before, unlock
 }
 
 // load loads the session of cookie through replica i, as a request would.

@@ -217,13 +217,7 @@ func TestIdPDownBeforeExpiryDefers(t *testing.T) {
 // expires, then is served with it.
 func TestLockBusyBeforeExpiryDefers(t *testing.T) {
 	const ttl = 15 * time.Second
-	f := newFixture(t, fixtureOptions{store: "redis", replicas: 2, accessTTL: ttl})
-	cookie := f.signIn(t)
-	before := f.load(t, 0, cookie)
-	unlock, err := f.replicas[1].sessions.Lock(context.Background(), before.LockKey(), time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, cookie, before, unlock := newLockedElsewhere(t, ttl)
 	defer unlock()
 	f.clock.Advance(ttl - 300*time.Millisecond) // within the 750 ms margin
 	start := time.Now()
@@ -322,9 +316,7 @@ func TestResourceTokenDefersThenFails(t *testing.T) {
 // lock meanwhile, so no replica presents the consumed refresh token.
 func TestStoreDownAfterRotationSavesInBackground(t *testing.T) {
 	const ttl = 15 * time.Second
-	f := newFixture(t, fixtureOptions{store: "redis", replicas: 2, accessTTL: ttl})
-	cookie := f.signIn(t)
-	before := f.load(t, 0, cookie)
+	f, cookie, before := newSignedInPair(t, ttl)
 	var once sync.Once
 	hook := func() { once.Do(f.redis.Stop) }
 	f.beforeGrant.Store(&hook)
@@ -365,13 +357,7 @@ func TestStoreDownAfterRotationSavesInBackground(t *testing.T) {
 // moment its token expires.
 func TestTokenExpiringWhileWaitingForTheLockWaitsOn(t *testing.T) {
 	const ttl = 15 * time.Second
-	f := newFixture(t, fixtureOptions{store: "redis", replicas: 2, accessTTL: ttl})
-	cookie := f.signIn(t)
-	before := f.load(t, 0, cookie)
-	unlock, err := f.replicas[1].sessions.Lock(context.Background(), before.LockKey(), time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, _, before, unlock := newLockedElsewhere(t, ttl)
 	f.clock.Advance(ttl - 300*time.Millisecond) // due, 300 ms left
 	f.clock.Run()
 	time.AfterFunc(time.Second, unlock) // the other holder leaves after the token expired
@@ -391,9 +377,7 @@ func TestTokenExpiringWhileWaitingForTheLockWaitsOn(t *testing.T) {
 // would end the session the other writer has just saved.
 func TestConflictingSaveKeepsTheNewerSessionAndRevokesNothing(t *testing.T) {
 	const ttl = 15 * time.Second
-	f := newFixture(t, fixtureOptions{store: "redis", replicas: 2, accessTTL: ttl})
-	cookie := f.signIn(t)
-	before := f.load(t, 0, cookie)
+	f, cookie, before := newSignedInPair(t, ttl)
 	var once sync.Once
 	hook := func() {
 		once.Do(func() {

@@ -13,11 +13,10 @@ import (
 	"testing"
 	"time"
 
-	jose "github.com/go-jose/go-jose/v4"
-
 	"github.com/logto-bff/bff/backend/internal/config"
 	"github.com/logto-bff/bff/backend/internal/devidp"
 	"github.com/logto-bff/bff/backend/internal/devidp/devidptest"
+	"github.com/logto-bff/bff/backend/internal/kittest"
 )
 
 // postLogout posts a back-channel logout form to replica i.
@@ -35,21 +34,7 @@ func postLogout(ctx context.Context, u *user, i int, form url.Values) (int, map[
 // signJWT signs claims with key under kid and alg ES384.
 func signJWT(t *testing.T, key *ecdsa.PrivateKey, kid, typ string, claims map[string]any) string {
 	t.Helper()
-	opts := (&jose.SignerOptions{}).WithType(jose.ContentType(typ)).WithHeader("kid", kid)
-	s, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES384, Key: key}, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	payload, _ := json.Marshal(claims)
-	jws, err := s.Sign(payload)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := jws.CompactSerialize()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return kittest.SignClaimsES384(t, key, kid, typ, claims)
 }
 
 // withPayload keeps tok's header and signature and swaps its payload.

@@ -175,6 +175,22 @@ func signInDuringAndAfter(ctx context.Context, t *testing.T, c *cluster, fn func
 	}
 }
 
+// floodWithRealUsers sends floodRequests anonymous sign-ins to replica 0
+// while real users sign in during and after (signInDuringAndAfter), fails
+// t unless every anonymous one answered 302, and returns how long the
+// whole took.
+func floodWithRealUsers(ctx context.Context, t *testing.T, c *cluster) time.Duration {
+	t.Helper()
+	start := time.Now()
+	var bad int64
+	signInDuringAndAfter(ctx, t, c, func() { bad = flood(ctx, t, c, 0, floodRequests) })
+	took := time.Since(start)
+	if bad != 0 {
+		t.Errorf("%d of %d anonymous sign-ins did not answer 302", bad, floodRequests)
+	}
+	return took
+}
+
 // TestAnonymousSignInFloodRedis: 100,000 anonymous sign-ins leave Redis's
 // key count unchanged but for what the two real users wrote, and its
 // used_memory within 1 MB; both real users sign in. (Before the sealed
@@ -193,13 +209,7 @@ func TestAnonymousSignInFloodRedis(t *testing.T) {
 		t.Fatalf("a real sign-in wrote %d keys: the measure is blind", perSignIn)
 	}
 
-	start := time.Now()
-	var bad int64
-	signInDuringAndAfter(ctx, t, c, func() { bad = flood(ctx, t, c, 0, floodRequests) })
-	took := time.Since(start)
-	if bad != 0 {
-		t.Errorf("%d of %d anonymous sign-ins did not answer 302", bad, floodRequests)
-	}
+	took := floodWithRealUsers(ctx, t, c)
 	keys2, mem2 := redisFootprint(t, c)
 	t.Logf("flood of %d anonymous sign-ins in %v: keys %d → %d (a real sign-in writes %d), used_memory %d → %d (%+d bytes)",
 		floodRequests, took.Round(time.Millisecond), keys1, keys2, perSignIn, mem1, mem2, mem2-mem1)
@@ -222,13 +232,7 @@ func TestAnonymousSignInFloodMemory(t *testing.T) {
 	}})
 	pid := c.replicas[0].pid()
 	before := rss(t, pid)
-	start := time.Now()
-	var bad int64
-	signInDuringAndAfter(ctx, t, c, func() { bad = flood(ctx, t, c, 0, floodRequests) })
-	took := time.Since(start)
-	if bad != 0 {
-		t.Errorf("%d of %d anonymous sign-ins did not answer 302", bad, floodRequests)
-	}
+	took := floodWithRealUsers(ctx, t, c)
 	after := rss(t, pid)
 	t.Logf("flood of %d anonymous sign-ins in %v: RSS %.1f MB → %.1f MB (%+.1f MB)",
 		floodRequests, took.Round(time.Millisecond), float64(before)/(1<<20), float64(after)/(1<<20), float64(after-before)/(1<<20))

@@ -17,6 +17,7 @@ import (
 	"github.com/logto-bff/bff/backend/internal/authflow/authflowtest"
 	"github.com/logto-bff/bff/backend/internal/background"
 	"github.com/logto-bff/bff/backend/internal/devidp"
+	"github.com/logto-bff/bff/backend/internal/kittest"
 	"github.com/logto-bff/bff/backend/internal/redistest"
 	"github.com/logto-bff/bff/backend/internal/revocation"
 	"github.com/logto-bff/bff/backend/internal/store"
@@ -33,7 +34,7 @@ const (
 type fixture struct {
 	idp    *devidp.Provider
 	srv    *httptest.Server
-	up     atomic.Bool
+	up     *atomic.Bool
 	delay  atomic.Int64 // revocation endpoint delay (ns)
 	client *authflow.Client
 	// newStore opens the shared store for one more replica: the one memory
@@ -46,30 +47,24 @@ var stores = []string{"memory", "redis"}
 func newFixture(t *testing.T, kind string) *fixture {
 	t.Helper()
 	f := &fixture{}
-	f.up.Store(true)
-	var handler atomic.Pointer[http.Handler]
-	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !f.up.Load() {
-			http.Error(w, "unavailable", http.StatusServiceUnavailable)
-			return
-		}
+	gate := kittest.NewGate(t, "unavailable", func(_ http.ResponseWriter, r *http.Request) bool {
 		if d := time.Duration(f.delay.Load()); d > 0 && strings.HasSuffix(r.URL.Path, "/token/revocation") {
 			// Read the body first: only then does net/http notice the
 			// client leaving and cancel r's context.
 			body, err := io.ReadAll(io.LimitReader(r.Body, 64<<10))
 			if err != nil {
-				return
+				return false
 			}
 			r.Body = io.NopCloser(bytes.NewReader(body))
 			select {
 			case <-time.After(d):
 			case <-r.Context().Done():
-				return
+				return false
 			}
 		}
-		(*handler.Load()).ServeHTTP(w, r)
-	}))
-	t.Cleanup(f.srv.Close)
+		return true
+	})
+	f.srv, f.up = gate.Server, &gate.Up
 	idp, err := devidp.New(devidp.Config{
 		Issuer:  f.srv.URL + "/oidc",
 		Clients: []devidp.Client{{ID: clientID, Secret: clientSecret, RedirectURIs: []string{redirectURL}}},
@@ -78,8 +73,7 @@ func newFixture(t *testing.T, kind string) *fixture {
 		t.Fatal(err)
 	}
 	f.idp = idp
-	var h http.Handler = idp
-	handler.Store(&h)
+	gate.Serve(idp)
 	f.client, err = authflow.Discover(context.Background(), authflow.Config{
 		Issuer: f.srv.URL + "/oidc", ClientID: clientID, ClientSecret: clientSecret, RedirectURL: redirectURL,
 		Scopes: []string{"openid", "offline_access"},

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logto-bff/bff/backend/internal/kittest"
 	"github.com/logto-bff/bff/backend/internal/redistest"
 	"github.com/logto-bff/bff/backend/internal/store"
 )
@@ -16,7 +17,7 @@ import (
 // storage (one memory store, or one redis-server), like replicas do.
 type env struct {
 	name  string
-	clock *testClock
+	clock *kittest.Clock
 	// st is the shared store, seen through a spy that records TTLs.
 	st *spyStore
 	// ttl is the server-side remaining TTL of a session id; false if absent.
@@ -48,7 +49,7 @@ func (e *env) open(t testing.TB, cfg Config) *Manager {
 	return m
 }
 
-func newEnv(t testing.TB, name string, st store.Store, clock *testClock) *env {
+func newEnv(t testing.TB, name string, st store.Store, clock *kittest.Clock) *env {
 	e := &env{name: name, clock: clock, st: &spyStore{Store: st, now: clock.Now}}
 	t.Cleanup(func() { st.Close() })
 	e.ttl = func(t testing.TB, id string) (time.Duration, bool) {

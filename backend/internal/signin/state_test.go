@@ -19,18 +19,10 @@ import (
 	"golang.org/x/crypto/chacha20poly1305"
 
 	"github.com/logto-bff/bff/backend/internal/authflow"
+	"github.com/logto-bff/bff/backend/internal/kittest"
 )
 
 const testSecret = "test-session-secret-0123456789abcdef"
-
-// clock is a settable clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Advance(d time.Duration) { c.mu.Lock(); defer c.mu.Unlock(); c.t = c.t.Add(d) }
 
 // marks is an in-process Marker with the MarkOnce contract (the session
 // package's implementations are tested against real stores).
@@ -56,7 +48,7 @@ func (m *marks) MarkOnce(_ context.Context, key string, ttl time.Duration) (bool
 	return true, nil
 }
 
-func newTestKeeper(t testing.TB, clk *clock, m Marker, secret string) *Keeper {
+func newTestKeeper(t testing.TB, clk *kittest.Clock, m Marker, secret string) *Keeper {
 	t.Helper()
 	k, err := New(Config{Secret: []byte(secret), Marker: m, Now: clk.Now})
 	if err != nil {
@@ -82,7 +74,7 @@ func randomHandle(t testing.TB) handle {
 }
 
 func TestSealOpenRoundTrip(t *testing.T) {
-	clk := &clock{t: time.Date(2026, 12, 6, 22, 0, 0, 0, time.UTC)}
+	clk := kittest.NewClock(time.Date(2026, 12, 6, 22, 0, 0, 0, time.UTC))
 	k := newTestKeeper(t, clk, &marks{}, testSecret)
 	h := randomHandle(t)
 	for _, rt := range []string{"", "/", "/settings?tab=a#x", "/" + strings.Repeat("é", 400), "/" + strings.Repeat("a", MaxReturnTo-1)} {
@@ -113,7 +105,7 @@ func TestSealOpenRoundTrip(t *testing.T) {
 }
 
 func TestStateLengthBound(t *testing.T) {
-	clk := &clock{t: time.Now()}
+	clk := kittest.NewClock(time.Now())
 	k := newTestKeeper(t, clk, &marks{}, testSecret)
 	h := randomHandle(t)
 	long := authflow.Attempt{Nonce: strings.Repeat("n", maxSecretField), CodeVerifier: strings.Repeat("v", maxSecretField),
@@ -161,7 +153,7 @@ func must(s string, err error) string {
 }
 
 func TestTamperEveryByte(t *testing.T) {
-	clk := &clock{t: time.Now()}
+	clk := kittest.NewClock(time.Now())
 	k := newTestKeeper(t, clk, &marks{}, testSecret)
 	h := randomHandle(t)
 	state, err := k.seal.seal(h, testAttempt("/x"))
@@ -218,7 +210,7 @@ func nonCanonical(s string) string {
 }
 
 func TestWrongKeyOtherHandleExpiry(t *testing.T) {
-	clk := &clock{t: time.Date(2026, 12, 6, 22, 0, 0, 0, time.UTC)}
+	clk := kittest.NewClock(time.Date(2026, 12, 6, 22, 0, 0, 0, time.UTC))
 	k := newTestKeeper(t, clk, &marks{}, testSecret)
 	other := newTestKeeper(t, clk, &marks{}, testSecret+"-other")
 	h := randomHandle(t)
@@ -309,7 +301,7 @@ func (b *browser) finish(t testing.TB, k *Keeper, state string) (*authflow.Attem
 }
 
 func TestFiveTabsAnyOrderAndTheSixthDropsTheOldest(t *testing.T) {
-	clk := &clock{t: time.Now()}
+	clk := kittest.NewClock(time.Now())
 	m := &marks{}
 	k := newTestKeeper(t, clk, m, testSecret)
 	b := &browser{}
@@ -339,7 +331,7 @@ func TestFiveTabsAnyOrderAndTheSixthDropsTheOldest(t *testing.T) {
 }
 
 func TestConsumeIsSingleUseAndWritesNothingOnRefusal(t *testing.T) {
-	clk := &clock{t: time.Now()}
+	clk := kittest.NewClock(time.Now())
 	m := &marks{}
 	k := newTestKeeper(t, clk, m, testSecret)
 	b := &browser{}
@@ -401,7 +393,7 @@ func TestConsumeIsSingleUseAndWritesNothingOnRefusal(t *testing.T) {
 }
 
 func TestBindingCookie(t *testing.T) {
-	clk := &clock{t: time.Now()}
+	clk := kittest.NewClock(time.Now())
 	secure, err := New(Config{Secret: []byte(testSecret), Marker: &marks{}, Secure: true, Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
@@ -444,7 +436,7 @@ func TestNewValidatesConfig(t *testing.T) {
 }
 
 func FuzzOpenState(f *testing.F) {
-	clk := &clock{t: time.Date(2026, 12, 6, 22, 0, 0, 0, time.UTC)}
+	clk := kittest.NewClock(time.Date(2026, 12, 6, 22, 0, 0, 0, time.UTC))
 	k := newTestKeeper(f, clk, &marks{}, testSecret)
 	var h handle
 	copy(h[:], "fuzz-handle-0123")
@@ -490,7 +482,7 @@ func TestContractStatesTheBound(t *testing.T) {
 // Authentic ciphertexts whose payload is malformed (only a holder of the
 // key could make them) are refused all the same.
 func TestMalformedPayloadRefused(t *testing.T) {
-	clk := &clock{t: time.Now()}
+	clk := kittest.NewClock(time.Now())
 	k := newTestKeeper(t, clk, &marks{}, testSecret)
 	h := randomHandle(t)
 	good := func() []byte {
@@ -528,7 +520,7 @@ func TestMalformedPayloadRefused(t *testing.T) {
 // open at the callback (five handles in the cookie, the match the
 // oldest: the worst case).
 func BenchmarkSealOpen(b *testing.B) {
-	clk := &clock{t: time.Now()}
+	clk := kittest.NewClock(time.Now())
 	k := newTestKeeper(b, clk, &marks{}, testSecret)
 	hs := []handle{randomHandle(b), randomHandle(b), randomHandle(b), randomHandle(b), randomHandle(b)}
 	a := testAttempt("/settings/profile")
@@ -546,7 +538,7 @@ func BenchmarkSealOpen(b *testing.B) {
 
 // Begin stamps the attempt with its own clock, the one Open judges by.
 func TestBeginStampsItsOwnClock(t *testing.T) {
-	clk := &clock{t: time.Date(2026, 12, 6, 22, 0, 0, 0, time.UTC)}
+	clk := kittest.NewClock(time.Date(2026, 12, 6, 22, 0, 0, 0, time.UTC))
 	k := newTestKeeper(t, clk, &marks{}, testSecret)
 	b := &browser{}
 	a := testAttempt("/")

@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/logto-bff/bff/backend/internal/kittest"
 	"github.com/logto-bff/bff/backend/internal/store"
 	"github.com/logto-bff/bff/backend/internal/store/storetest"
 )
@@ -20,25 +20,7 @@ func TestMemoryConformance(t *testing.T) {
 	})
 }
 
-// fakeClock is a settable clock for expiry tests.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
-func newClock() *fakeClock { return &fakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)} }
+func newClock() *kittest.Clock { return kittest.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)) }
 
 func TestMemoryExpiryFollowsTheClock(t *testing.T) {
 	clk := newClock()

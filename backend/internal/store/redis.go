@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"iter"
 	"net"
 	"strconv"
 	"strings"
@@ -318,6 +319,33 @@ func (r *Redis) retry(ctx context.Context, fn func(c rueidis.Client) error) erro
 	return err
 }
 
+// attempts yields a client for each of up to redisAttempts attempts,
+// pausing before every one after the first. An attempt whose client
+// cannot be had is passed over with its error left in *err; a permanent
+// such error, or the context's end during a pause, ends the attempts.
+// It is for writes that decide themselves, after each failure, whether
+// trying again is safe.
+func (r *Redis) attempts(ctx context.Context, err *error) iter.Seq[rueidis.Client] {
+	return func(yield func(rueidis.Client) bool) {
+		for n := range redisAttempts {
+			if n > 0 && !pause(ctx, n) {
+				return
+			}
+			c, cerr := r.conn(ctx)
+			if cerr != nil {
+				*err = cerr
+				if classify(ctx, cerr) == permanent {
+					return
+				}
+				continue
+			}
+			if !yield(c) {
+				return
+			}
+		}
+	}
+}
+
 // Get returns the value at key, or nil when there is none.
 func (r *Redis) Get(ctx context.Context, key string) ([]byte, error) {
 	ctx, cancel, err := r.begin(ctx)
@@ -381,18 +409,7 @@ func (r *Redis) CompareAndSwap(ctx context.Context, key string, old, value []byt
 	}
 	args := []string{mode, oldArg, string(value), strconv.FormatInt(pxArg(ttl), 10)}
 	inFlight := false // a same-value swap may have been applied
-	for n := range redisAttempts {
-		if n > 0 && !pause(ctx, n) {
-			break
-		}
-		c, cerr := r.conn(ctx)
-		if cerr != nil {
-			err = cerr
-			if classify(ctx, err) == permanent {
-				break
-			}
-			continue
-		}
+	for c := range r.attempts(ctx, &err) {
 		var stored int64
 		stored, err = casScript.Exec(ctx, c, []string{key}, args).AsInt64()
 		if err == nil {
@@ -440,18 +457,7 @@ func (r *Redis) CompareAndDelete(ctx context.Context, key string, old []byte) (b
 		return false, err
 	}
 	defer cancel()
-	for n := range redisAttempts {
-		if n > 0 && !pause(ctx, n) {
-			break
-		}
-		c, cerr := r.conn(ctx)
-		if cerr != nil {
-			err = cerr
-			if classify(ctx, err) == permanent {
-				break
-			}
-			continue
-		}
+	for c := range r.attempts(ctx, &err) {
 		var deleted int64
 		if old == nil {
 			deleted, err = c.Do(ctx, c.B().Del().Key(key).Build()).AsInt64()

@@ -2,7 +2,9 @@
 // authorization code flow against a dev identity provider (package devidp)
 // and returns what authflow.Client.Exchange made of it, so that tests of
 // the layers above authflow (refresh, revocation) start from genuine
-// tokens without an HTTP server of their own. Test code only.
+// tokens without an HTTP server of their own. It also starts a discovery
+// with test backoffs and waits for it (StartDiscovery, WaitDiscovered), for
+// fixtures that stand up BFF instances. Test code only.
 package authflowtest
 
 import (
@@ -10,9 +12,11 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"testing"
 	"time"
 
 	"github.com/logto-bff/bff/backend/internal/authflow"
@@ -59,4 +63,25 @@ func SignIn(ctx context.Context, client *authflow.Client, username, password str
 		return nil, errors.New("authflowtest: the callback carries no code for this attempt")
 	}
 	return client.Exchange(ctx, q.Get("code"), attempt)
+}
+
+// StartDiscovery starts discovering cfg's provider as the BFF does, but
+// with short backoffs (5 to 50 ms) so that a test's IdP outage heals
+// fast; the discovery stops at t's cleanup.
+func StartDiscovery(t testing.TB, cfg authflow.Config, logger *slog.Logger) *authflow.Discovery {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	return authflow.StartDiscovery(ctx, cfg, authflow.DiscoveryOptions{MinBackoff: 5 * time.Millisecond, MaxBackoff: 50 * time.Millisecond, Logger: logger})
+}
+
+// WaitDiscovered waits up to 5 s for d's first successful discovery and
+// fails t if it has not completed by then.
+func WaitDiscovered(t testing.TB, d *authflow.Discovery) {
+	t.Helper()
+	select {
+	case <-d.Ready():
+	case <-time.After(5 * time.Second):
+		t.Fatal("discovery did not complete")
+	}
 }
