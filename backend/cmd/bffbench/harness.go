@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -18,8 +16,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/logto-bff/bff/backend/internal/bfftest"
 	"github.com/logto-bff/bff/backend/internal/config"
 	"github.com/logto-bff/bff/backend/internal/devidp"
+	"github.com/logto-bff/bff/backend/internal/redistest"
 )
 
 const (
@@ -47,7 +47,7 @@ type harness struct {
 	progress io.Writer
 	dir      string
 
-	redis     *child
+	redis     *redistest.Process
 	redisAddr string
 	idp       *devidp.Provider
 	servers   []*http.Server
@@ -58,7 +58,7 @@ type harness struct {
 	// The scale measurement's own Redis (filled to -scale-keys) and BFF,
 	// started only when it runs.
 	bffBig    *bffProc
-	redisBig  *child
+	redisBig  *redistest.Process
 	endpoint  string // the dev IdP's endpoint (LOGTO_ENDPOINT)
 	appSecret string
 	proxy     bool   // the BFF supports BFF_API_ROUTES
@@ -75,9 +75,6 @@ func (h *harness) logf(format string, args ...any) {
 func setup(ctx context.Context, o options, progress io.Writer) (*harness, error) {
 	if _, err := exec.LookPath(o.wrkBinary); err != nil {
 		return nil, fmt.Errorf("wrk not found (%w): install it with `apt-get install -y wrk`", err)
-	}
-	if _, err := exec.LookPath(o.redisBinary); err != nil {
-		return nil, fmt.Errorf("redis-server not found (%w): install it with `apt-get install -y redis-server`", err)
 	}
 	dir, err := os.MkdirTemp("", "bffbench-")
 	if err != nil {
@@ -96,9 +93,10 @@ func setup(ctx context.Context, o options, progress io.Writer) (*harness, error)
 	}
 
 	h.logf("starting redis-server")
-	if h.redis, h.redisAddr, err = startRedis(ctx, o.redisBinary, dir); err != nil {
+	if h.redis, err = redistest.Launch(dir); err != nil {
 		return h, err
 	}
+	h.redisAddr = h.redis.Addr()
 
 	idpLn, err := devidp.ListenLoopback("127.0.0.1:0")
 	if err != nil {
@@ -128,7 +126,7 @@ func setup(ctx context.Context, o options, progress io.Writer) (*harness, error)
 		postLogout = append(postLogout, b.url+"/")
 	}
 	h.endpoint = "http://" + idpLn.Addr().String()
-	h.appSecret = randomHex(24)
+	h.appSecret = rand.Text()
 	h.idp, err = devidp.New(devidp.Config{
 		Issuer: h.endpoint + "/oidc",
 		Clients: []devidp.Client{{
@@ -161,25 +159,15 @@ func (h *harness) serve(ln net.Listener, handler http.Handler, connState func(ne
 	go func() { _ = srv.Serve(ln) }()
 }
 
-// buildBFF builds ./backend/cmd/bff into the temporary directory (or
+// buildBFF builds the bff command into the temporary directory (or
 // returns -bff).
 func (h *harness) buildBFF(ctx context.Context) (string, error) {
 	if h.o.bffBinary != "" {
 		return h.o.bffBinary, nil
 	}
-	gomod, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
-	if err != nil || strings.TrimSpace(string(gomod)) == "" || strings.TrimSpace(string(gomod)) == os.DevNull {
-		return "", errors.New("run bffbench inside the repository (go env GOMOD found no module), or pass -bff")
-	}
 	bin := filepath.Join(h.dir, "bff")
 	h.logf("building ./backend/cmd/bff")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./backend/cmd/bff")
-	cmd.Dir = filepath.Dir(strings.TrimSpace(string(gomod)))
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build ./backend/cmd/bff: %w\n%s", err, out)
-	}
-	return bin, nil
+	return bin, bfftest.Build(ctx, bin)
 }
 
 // supportsRoutes reports whether `bff --help` lists BFF_API_ROUTES.
@@ -204,7 +192,7 @@ func (h *harness) startBFF(ctx context.Context, b *bffProc, redisAddr string) er
 		config.EnvLogtoResources: devidp.DefaultResourceIndicator,
 		config.EnvPublicURL:      b.url,
 		config.EnvListen:         strings.TrimPrefix(b.url, "http://"),
-		config.EnvSessionSecret:  randomHex(32),
+		config.EnvSessionSecret:  rand.Text() + rand.Text(),
 		config.EnvSessionStore:   b.store,
 		config.EnvCookieSecure:   "false",
 		config.EnvLogLevel:       "info",
@@ -253,9 +241,9 @@ func (h *harness) close() {
 	for _, s := range h.servers {
 		_ = s.Close()
 	}
-	for _, r := range []*child{h.redis, h.redisBig} {
+	for _, r := range []*redistest.Process{h.redis, h.redisBig} {
 		if r != nil {
-			r.stop()
+			_ = r.Close()
 		}
 	}
 	if h.o.keep {
@@ -280,10 +268,4 @@ func tail(path string, n int64) string {
 	buf := make([]byte, st.Size()-off)
 	_, _ = f.ReadAt(buf, off)
 	return string(buf)
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b) // never fails (Go ≥ 1.24)
-	return hex.EncodeToString(b)
 }

@@ -63,7 +63,6 @@ type options struct {
 	scaleKeys   int // session keys in Redis for the scale measurement
 	bffBinary   string
 	wrkBinary   string
-	redisBinary string
 	keep        bool // keep the temporary directory (logs) for inspection
 	cpuProfile  string
 }
@@ -84,7 +83,6 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.scaleKeys, "scale-keys", 1_000_000, "session keys in Redis for the scale measurement")
 	fs.StringVar(&o.bffBinary, "bff", "", "prebuilt bff binary (default: go build ./backend/cmd/bff)")
 	fs.StringVar(&o.wrkBinary, "wrk", "wrk", "wrk binary")
-	fs.StringVar(&o.redisBinary, "redis-server", "redis-server", "redis-server binary")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (BFF and Redis logs)")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of this process (the dev IdP and the upstream) to `file`")
 	if err := fs.Parse(args); err != nil {

@@ -14,15 +14,11 @@ import (
 	"github.com/gomodule/redigo/redis"
 
 	"github.com/logto-bff/bff/backend/internal/devidp"
+	"github.com/logto-bff/bff/backend/internal/session"
 )
 
-// redisSessionPattern matches the session keys ("bff:s:<id>", see package
-// session's documentation).
-const (
-	redisSessionPrefix  = "bff:s:"
-	redisSessionPattern = redisSessionPrefix + "*"
-	fillWorkers         = 8
-)
+// fillWorkers is how many browsers sign in concurrently in fillMemory.
+const fillWorkers = 8
 
 // footprint is the Redis cost of one real session.
 type footprint struct {
@@ -133,7 +129,7 @@ func (h *harness) measureMemory(ctx context.Context, rep *report) error {
 func findSession(conn redis.Conn, sub string) (string, []byte, error) {
 	cursor := "0"
 	for {
-		vals, err := redis.Values(conn.Do("SCAN", cursor, "MATCH", redisSessionPattern, "COUNT", 1000))
+		vals, err := redis.Values(conn.Do("SCAN", cursor, "MATCH", session.RedisSessionPattern, "COUNT", 1000))
 		if err != nil {
 			return "", nil, fmt.Errorf("SCAN: %w", err)
 		}
@@ -154,7 +150,7 @@ func findSession(conn redis.Conn, sub string) (string, []byte, error) {
 			}
 		}
 		if cursor == "0" {
-			return "", nil, fmt.Errorf("no %s key holds a session of %s", redisSessionPattern, sub)
+			return "", nil, fmt.Errorf("no %s key holds a session of %s", session.RedisSessionPattern, sub)
 		}
 	}
 }
