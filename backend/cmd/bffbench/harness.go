@@ -61,8 +61,9 @@ type harness struct {
 	redisBig  *redistest.Process
 	endpoint  string // the dev IdP's endpoint (LOGTO_ENDPOINT)
 	appSecret string
-	proxy     bool   // the BFF supports BFF_API_ROUTES
-	proxyNote string // why the proxied row is skipped
+	proxy     bool         // the BFF supports BFF_API_ROUTES
+	o2p       *oauth2Proxy // nil with -skip-oauth2-proxy
+	proxyNote string       // why the proxied row is skipped
 	bffBinary string
 }
 
@@ -90,6 +91,21 @@ func setup(ctx context.Context, o options, progress io.Writer) (*harness, error)
 	}
 	if !h.proxy {
 		h.proxyNote = "skipped: this BFF build does not know " + envAPIRoutes + " yet"
+	}
+	var o2pBin string
+	if !o.skipOAuth2Proxy {
+		if o2pBin, err = h.installOAuth2Proxy(ctx); err != nil {
+			return h, err
+		}
+		h.o2p = &oauth2Proxy{logPath: filepath.Join(dir, "oauth2-proxy.log"), secret: rand.Text()}
+	}
+	if o.pin {
+		// After the builds (which use every core), before any server
+		// starts: children inherit this process's affinity.
+		if err := pinSelf(serverCPU); err != nil {
+			return h, err
+		}
+		h.logf("pinned the servers to CPU %s and wrk to CPU %s", serverCPU, wrkCPU)
 	}
 
 	h.logf("starting redis-server")
@@ -127,13 +143,26 @@ func setup(ctx context.Context, o options, progress io.Writer) (*harness, error)
 	}
 	h.endpoint = "http://" + idpLn.Addr().String()
 	h.appSecret = rand.Text()
+	clients := []devidp.Client{{
+		ID: benchClientID, Secret: h.appSecret, Name: "bffbench",
+		RedirectURIs: redirects, PostLogoutRedirectURIs: postLogout,
+	}}
+	if h.o2p != nil {
+		port, err := freePort()
+		if err != nil {
+			idpLn.Close()
+			return h, err
+		}
+		h.o2p.url = "http://127.0.0.1:" + strconv.Itoa(port)
+		clients = append(clients, devidp.Client{
+			ID: oauth2ProxyClient, Secret: h.o2p.secret, Name: "oauth2-proxy",
+			RedirectURIs: []string{h.o2p.url + "/oauth2/callback"},
+		})
+	}
 	h.idp, err = devidp.New(devidp.Config{
-		Issuer: h.endpoint + "/oidc",
-		Clients: []devidp.Client{{
-			ID: benchClientID, Secret: h.appSecret, Name: "bffbench",
-			RedirectURIs: redirects, PostLogoutRedirectURIs: postLogout,
-		}},
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Issuer:  h.endpoint + "/oidc",
+		Clients: clients,
+		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
 		idpLn.Close()
@@ -146,6 +175,11 @@ func setup(ctx context.Context, o options, progress io.Writer) (*harness, error)
 	}
 	if err := h.startBFF(ctx, h.bffMem, ""); err != nil {
 		return h, err
+	}
+	if h.o2p != nil {
+		if err := h.startOAuth2Proxy(ctx, o2pBin, h.o2p); err != nil {
+			return h, err
+		}
 	}
 	return h, nil
 }
@@ -237,6 +271,9 @@ func (h *harness) close() {
 		if b != nil && b.c != nil {
 			b.c.stop()
 		}
+	}
+	if h.o2p != nil && h.o2p.c != nil {
+		h.o2p.c.stop()
 	}
 	for _, s := range h.servers {
 		_ = s.Close()

@@ -72,6 +72,23 @@ func (c *child) stop() {
 	})
 }
 
+// The CPUs of -pin: every server on one, the load generator on the other,
+// so wrk does not take CPU time from what it measures.
+const (
+	serverCPU = "0"
+	wrkCPU    = "1"
+)
+
+// pinSelf pins every thread of this process to cpu (taskset -a -p); the
+// processes it starts afterwards inherit the affinity.
+func pinSelf(cpu string) error {
+	out, err := exec.Command("taskset", "-a", "-p", "-c", cpu, strconv.Itoa(os.Getpid())).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("taskset (util-linux; or pass -pin=false): %w: %s", err, out)
+	}
+	return nil
+}
+
 // freePort returns a port on 127.0.0.1 that was free a moment ago.
 func freePort() (int, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
