@@ -96,7 +96,7 @@ func runDev(ctx context.Context, getenv func(string) string, stdout, stderr io.W
 	if err != nil {
 		return configError{err}
 	}
-	logger := newLogger(cfg, stderr)
+	logger, requests := newLogger(cfg, stderr)
 	logger.Warn("bff dev: DEVELOPMENT ONLY — built-in identity provider with fixed users and plain-text passwords; never expose it")
 
 	idp, err := devidp.New(devidp.Config{
@@ -141,7 +141,7 @@ func runDev(ctx context.Context, getenv func(string) string, stdout, stderr io.W
 	}()
 
 	writeDevBanner(stdout, cfg, idp, demoUpstream)
-	return serve(ctx, cfg, bffLn, logger, ro)
+	return serve(ctx, cfg, bffLn, logger, requests, ro)
 }
 
 func writeDevBanner(w io.Writer, cfg *config.Config, idp *devidp.Provider, demoUpstream string) {

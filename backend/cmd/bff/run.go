@@ -137,20 +137,23 @@ func runServe(ctx context.Context, getenv func(string) string, stderr io.Writer,
 	if err != nil {
 		return configError{err}
 	}
-	logger := newLogger(cfg, stderr)
+	logger, requests := newLogger(cfg, stderr)
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
-	return serve(ctx, cfg, ln, logger, ro)
+	return serve(ctx, cfg, ln, logger, requests, ro)
 }
 
-func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
+// newLogger is the logger of cfg's format and level on w, and in JSON
+// format the cheaper writer of the router's request lines on the same w
+// (nil in text format: request lines then go through the logger).
+func newLogger(cfg *config.Config, w io.Writer) (*slog.Logger, *httpapi.RequestLog) {
 	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
 	if cfg.LogFormat == config.LogText {
-		return slog.New(slog.NewTextHandler(w, opts))
+		return slog.New(slog.NewTextHandler(w, opts)), nil
 	}
-	return slog.New(slog.NewJSONHandler(w, opts))
+	return slog.New(slog.NewJSONHandler(w, opts)), httpapi.NewRequestLog(w, cfg.LogLevel)
 }
 
 func newSessions(cfg *config.Config, logger *slog.Logger) (*session.Manager, error) {
@@ -169,8 +172,11 @@ func newSessions(cfg *config.Config, logger *slog.Logger) (*session.Manager, err
 
 // serve runs the BFF on ln (and /metrics on BFF_METRICS_LISTEN when set)
 // until ctx ends, then shuts down gracefully.
-func serve(ctx context.Context, cfg *config.Config, ln net.Listener, logger *slog.Logger, ro runOptions) error {
+func serve(ctx context.Context, cfg *config.Config, ln net.Listener, logger *slog.Logger, requests *httpapi.RequestLog, ro runOptions) error {
 	defer ln.Close()
+	if requests != nil {
+		defer requests.Close() // after the servers stopped: the last lines
+	}
 	var metricsLn net.Listener
 	if cfg.MetricsListen != "" {
 		var err error
@@ -207,6 +213,7 @@ func serve(ctx context.Context, cfg *config.Config, ln net.Listener, logger *slo
 		SPADir:        cfg.SPADir,
 		HSTS:          strings.HasPrefix(cfg.PublicURL, "https://"),
 		Logger:        logger,
+		RequestLog:    requests,
 		RefreshMargin: cfg.RefreshMargin,
 		Routes:        cfg.APIRoutes,
 		Metrics:       m,

@@ -63,12 +63,18 @@ type env struct {
 	redis    *redistest.Server
 	auth     *authflow.Discovery
 	logs     *syncBuffer
+	handler  http.Handler // the router e.bff serves, for in-process benchmarks
 }
 
 type envOptions struct {
 	idpDown bool             // start with the IdP answering 503
 	spaDir  string           // BFF_SPA_DIR
 	now     func() time.Time // the session store's clock; nil = time.Now
+	// routerLog, when set, is the router's logger (its request lines)
+	// instead of the env's in-memory JSON log at debug.
+	routerLog *slog.Logger
+	// requestLog is Options.RequestLog.
+	requestLog *RequestLog
 }
 
 func newEnv(t testing.TB, store string, o envOptions) *env {
@@ -137,18 +143,24 @@ func newEnv(t testing.TB, store string, o envOptions) *env {
 		e.waitDiscovered()
 	}
 
+	routerLog := logger
+	if o.routerLog != nil {
+		routerLog = o.routerLog
+	}
 	h, err := New(Options{
-		Sessions:  e.sessions,
-		Auth:      e.auth,
-		PublicURL: publicURL,
-		IdPOrigin: e.idpSrv.URL,
-		SPADir:    o.spaDir,
-		Logger:    logger,
+		Sessions:   e.sessions,
+		Auth:       e.auth,
+		PublicURL:  publicURL,
+		IdPOrigin:  e.idpSrv.URL,
+		SPADir:     o.spaDir,
+		Logger:     routerLog,
+		RequestLog: o.requestLog,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	bffHandler.Store(&h)
+	e.handler = h
 	e.bff.Start()
 	t.Cleanup(e.bff.Close)
 	return e

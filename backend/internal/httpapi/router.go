@@ -55,6 +55,10 @@ type Options struct {
 	MaxBodyBytes int64
 	// Logger receives one line per request and problems; nil discards.
 	Logger *slog.Logger
+	// RequestLog, when set, receives the request lines instead of Logger
+	// (the same JSON keys and values, buffered: see RequestLog). Set it
+	// when Logger is a JSON handler on the same writer.
+	RequestLog *RequestLog
 	// Now is the clock for token expiry decisions; nil means time.Now. It
 	// must agree with the session.Manager's and authflow.Client's clocks.
 	Now func() time.Time
@@ -81,6 +85,7 @@ type server struct {
 	sessions     *session.Manager
 	auth         *authflow.Discovery
 	log          *slog.Logger
+	reqLog       *RequestLog // nil: request lines go through log
 	publicOrigin string
 	pageCSP      string
 	spaCSP       string
@@ -125,6 +130,7 @@ func New(opts Options) (http.Handler, error) {
 		sessions:     opts.Sessions,
 		auth:         opts.Auth,
 		log:          opts.Logger,
+		reqLog:       opts.RequestLog,
 		publicOrigin: pub.Scheme + "://" + pub.Host,
 		hsts:         opts.HSTS,
 		now:          opts.Now,
