@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/logto-bff/bff/backend/internal/proxy"
+	"github.com/logto-bff/bff/backend/internal/store"
 )
 
 // Session store kinds accepted by BFF_SESSION_STORE.
@@ -217,8 +218,9 @@ func (c *Config) Validate() error {
 	case StoreRedis:
 		if c.RedisURL == "" {
 			probs.add(EnvRedisURL, "is required when %s=redis", EnvSessionStore)
-		} else if u, err := url.Parse(c.RedisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
-			probs.add(EnvRedisURL, "must be a redis:// or rediss:// URL with a host")
+		} else if _, err := store.ParseRedisURL(c.RedisURL); err != nil {
+			// The parser's errors never quote the URL (it holds a password).
+			probs.add(EnvRedisURL, "%v; the forms are %s", err, store.RedisURLForms)
 		}
 	default:
 		probs.add(EnvSessionStore, "must be memory or redis, got %q", c.SessionStore)

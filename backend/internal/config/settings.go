@@ -64,7 +64,7 @@ var Settings = []Setting{
 	{Name: EnvListen, Default: ":8080", Description: "Address to listen on (host:port; port 0 picks a free port)."},
 	{Name: EnvSessionSecret, Description: "Key that signs the session cookie, at least 32 bytes (required).", Secret: true},
 	{Name: EnvSessionStore, Default: "memory", Description: "Session store: memory (one replica) or redis."},
-	{Name: EnvRedisURL, Description: "Redis URL, e.g. redis://:password@redis:6379/0 (required when the store is redis).", Secret: true},
+	{Name: EnvRedisURL, Description: "Redis URL (required when the store is redis): redis://[:password@]host:port[/db] for one node (rediss:// with TLS), redis+sentinel://[:password@]sentinel:port[,sentinel:port...]/MASTER_NAME[/db] for Sentinel, redis+cluster://[:password@]node:port[,node:port...] for a Cluster (rediss+sentinel://, rediss+cluster:// with TLS). See \"Redis topologies\".", Secret: true},
 	{Name: EnvCookieSecure, Default: "true", Description: "Mark cookies Secure and use the __Host- prefix; false only for plain-http development."},
 	{Name: EnvSessionIdleTimeout, Default: "24h", Description: "A session unused for this long ends (Go duration)."},
 	{Name: EnvSessionLifetime, Default: "336h", Description: "A session ends this long after sign-in at the latest (Go duration)."},

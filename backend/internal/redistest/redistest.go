@@ -310,8 +310,8 @@ func (s *Process) logTail() string {
 	return string(b)
 }
 
-// ping sends one PING and expects +PONG (a server still loading its data
-// answers -LOADING, which is an error here).
+// ping sends one PING and expects +PONG or -NOAUTH (a server still loading
+// its data answers -LOADING, which is an error here).
 func ping(addr string) error {
 	c, err := net.DialTimeout("tcp", addr, time.Second)
 	if err != nil {
@@ -326,7 +326,8 @@ func ping(addr string) error {
 	if err != nil {
 		return err
 	}
-	if line = strings.TrimSpace(line); line != "+PONG" {
+	// -NOAUTH: a server with requirepass is up, it wants a password.
+	if line = strings.TrimSpace(line); line != "+PONG" && !strings.HasPrefix(line, "-NOAUTH") {
 		return fmt.Errorf("PING answered %q", line)
 	}
 	return nil
