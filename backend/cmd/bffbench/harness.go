@@ -47,7 +47,7 @@ type harness struct {
 	progress io.Writer
 	dir      string
 
-	redis     *redistest.Process
+	redis     *redistest.Server
 	redisAddr string
 	idp       *devidp.Provider
 	servers   []*http.Server
@@ -58,7 +58,7 @@ type harness struct {
 	// The scale measurement's own Redis (filled to -scale-keys) and BFF,
 	// started only when it runs.
 	bffBig    *bffProc
-	redisBig  *redistest.Process
+	redisBig  *redistest.Server
 	endpoint  string // the dev IdP's endpoint (LOGTO_ENDPOINT)
 	appSecret string
 	proxy     bool         // the BFF supports BFF_API_ROUTES
@@ -278,7 +278,7 @@ func (h *harness) close() {
 	for _, s := range h.servers {
 		_ = s.Close()
 	}
-	for _, r := range []*redistest.Process{h.redis, h.redisBig} {
+	for _, r := range []*redistest.Server{h.redis, h.redisBig} {
 		if r != nil {
 			_ = r.Close()
 		}

@@ -15,9 +15,8 @@
 // disk (--save "" --appendonly no); WithPersistence turns on the append-only
 // file with fsync on every write so data survives Stop, Kill and Start.
 //
-// Programs that are not tests (the load harness, cmd/bffbench) use Launch,
-// which returns a Process whose methods report errors instead of failing a
-// test; the caller closes it.
+// Programs that are not tests (the load harness, cmd/bffbench) use Launch
+// and Close instead of Start.
 package redistest
 
 import (
@@ -63,11 +62,12 @@ func WithArgs(args ...string) Option {
 	return func(o *options) { o.extraArgs = append(o.extraArgs, args...) }
 }
 
-// Process is one redis-server process, for programs that are not tests
-// (the load harness): Launch starts it, its methods report failures as
-// errors, and the caller must Close it. Tests use Start, which wraps a
-// Process in a Server bound to the test.
-type Process struct {
+// Server is one redis-server process owned by a test (Start) or a program
+// (Launch). The methods of a test's server must be called from the test's
+// goroutine (they call t.Fatal on failure); of those, a program's server
+// has only Addr, URL, Dir, Running and Close.
+type Server struct {
+	t      testing.TB // nil for a server from Launch
 	bin    string
 	dir    string
 	port   int
@@ -81,46 +81,13 @@ type Process struct {
 // nor at DefaultBinary.
 var ErrNoBinary = errors.New("redistest: redis-server not found (looked on PATH and at " + DefaultBinary + ")")
 
-// Launch starts a redis-server on a free 127.0.0.1 port with its working
-// directory in dir (which must exist) and returns once it answers PING.
-// The process dies with the caller (Pdeathsig); Close stops it earlier.
-func Launch(dir string, opts ...Option) (*Process, error) {
-	bin := findBinary()
-	if bin == "" {
-		return nil, ErrNoBinary
-	}
-	p := &Process{bin: bin, dir: dir}
-	for _, o := range opts {
-		o(&p.opts)
-	}
-	// A free port can be taken by someone else between Listen and the
-	// server's bind; retry with a new port a few times.
-	var err error
-	for range 5 {
-		if p.port, err = freePort(); err != nil {
-			return nil, fmt.Errorf("redistest: find a free port: %w", err)
-		}
-		if err = p.start(); err == nil {
-			return p, nil
-		}
-	}
-	return nil, fmt.Errorf("redistest: start redis-server: %w", err)
-}
-
-// Server is one redis-server process owned by a test. Its methods must be
-// called from the test's goroutine (they call t.Fatal on failure).
-type Server struct {
-	*Process
-	t testing.TB
-}
-
 // Start starts a redis-server on a free 127.0.0.1 port and returns once it
 // answers PING. The server is stopped when the test ends. Start skips the
 // test if redis-server is not installed and CI is unset, and fails it if CI
 // is set.
 func Start(t testing.TB, opts ...Option) *Server {
 	t.Helper()
-	p, err := Launch(t.TempDir(), opts...)
+	s, err := launch(t, t.TempDir(), opts)
 	if errors.Is(err, ErrNoBinary) {
 		if inCI() {
 			t.Fatalf("%v; it is required when CI is set", err)
@@ -130,31 +97,64 @@ func Start(t testing.TB, opts ...Option) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &Server{Process: p, t: t}
-	t.Cleanup(func() {
-		if err := p.Close(); err != nil {
-			t.Errorf("redistest: cleanup: %v", err)
-		}
-	})
 	return s
 }
 
+// Launch is Start for a program that is not a test: the server's working
+// directory is dir (which must exist), errors are returned, and the
+// caller stops the server with Close (it also dies with the caller's
+// process). Stop, Kill, Start and Restart are for a test's server only.
+func Launch(dir string, opts ...Option) (*Server, error) {
+	return launch(nil, dir, opts)
+}
+
+func launch(t testing.TB, dir string, opts []Option) (*Server, error) {
+	bin := findBinary()
+	if bin == "" {
+		return nil, ErrNoBinary
+	}
+	s := &Server{t: t, bin: bin, dir: dir}
+	for _, o := range opts {
+		o(&s.opts)
+	}
+	if t != nil {
+		t.Cleanup(s.cleanup)
+	}
+	// A free port can be taken by someone else between Listen and the
+	// server's bind; retry with a new port a few times.
+	var err error
+	for range 5 {
+		s.port, err = freePort()
+		if err != nil {
+			return nil, fmt.Errorf("redistest: find a free port: %w", err)
+		}
+		if err = s.start(); err == nil {
+			return s, nil
+		}
+	}
+	return nil, fmt.Errorf("redistest: start redis-server: %w", err)
+}
+
+// Close kills the server (a server from Launch; a test's server is
+// stopped when the test ends). Closing a stopped server does nothing.
+func (s *Server) Close() error { return s.signal(syscall.SIGKILL) }
+
 // Addr is the server's host:port (127.0.0.1:port); it stays the same across
 // Stop and Start.
-func (s *Process) Addr() string {
+func (s *Server) Addr() string {
 	return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port))
 }
 
 // URL is a redis:// URL for database 0 of this server.
-func (s *Process) URL() string {
+func (s *Server) URL() string {
 	return "redis://" + s.Addr() + "/0"
 }
 
 // Dir is the server's working directory (where the append-only file lives).
-func (s *Process) Dir() string { return s.dir }
+func (s *Server) Dir() string { return s.dir }
 
 // Running reports whether the process is alive.
-func (s *Process) Running() bool {
+func (s *Server) Running() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.cmd == nil {
@@ -171,46 +171,31 @@ func (s *Process) Running() bool {
 // Stop shuts the server down gracefully (SIGTERM; with persistence the
 // append-only file is flushed) and waits for the process to exit. Stopping a
 // stopped server does nothing.
-func (s *Process) Stop() error { return s.signal(syscall.SIGTERM) }
-
-// Kill ends the server with SIGKILL (a crash: no shutdown work) and waits for
-// the process to exit.
-func (s *Process) Kill() error { return s.signal(syscall.SIGKILL) }
-
-// Close kills the server if it runs (for a Process from Launch; a Server
-// is closed when its test ends).
-func (s *Process) Close() error { return s.Kill() }
-
-// Start starts a stopped server again on the same port and directory and
-// waits until it answers PING (after loading its data, with persistence).
-func (s *Process) Start() error {
-	if s.Running() {
-		return errors.New("redistest: Start called on a running server")
-	}
-	return s.start()
-}
-
-// Stop is Process.Stop that fails the test on error.
 func (s *Server) Stop() {
 	s.t.Helper()
-	if err := s.Process.Stop(); err != nil {
+	if err := s.signal(syscall.SIGTERM); err != nil {
 		s.t.Fatalf("redistest: stop: %v", err)
 	}
 }
 
-// Kill is Process.Kill that fails the test on error.
+// Kill ends the server with SIGKILL (a crash: no shutdown work) and waits for
+// the process to exit.
 func (s *Server) Kill() {
 	s.t.Helper()
-	if err := s.Process.Kill(); err != nil {
+	if err := s.signal(syscall.SIGKILL); err != nil {
 		s.t.Fatalf("redistest: kill: %v", err)
 	}
 }
 
-// Start is Process.Start that fails the test on error (and when the
-// server is running).
+// Start starts a stopped server again on the same port and directory and
+// waits until it answers PING (after loading its data, with persistence).
+// Starting a running server fails the test.
 func (s *Server) Start() {
 	s.t.Helper()
-	if err := s.Process.Start(); err != nil {
+	if s.Running() {
+		s.t.Fatalf("redistest: Start called on a running server")
+	}
+	if err := s.start(); err != nil {
 		s.t.Fatalf("redistest: restart redis-server: %v", err)
 	}
 }
@@ -222,7 +207,7 @@ func (s *Server) Restart() {
 	s.Start()
 }
 
-func (s *Process) start() error {
+func (s *Server) start() error {
 	args := []string{
 		"--port", strconv.Itoa(s.port),
 		"--bind", "127.0.0.1",
@@ -271,7 +256,7 @@ func (s *Process) start() error {
 	}
 }
 
-func (s *Process) signal(sig syscall.Signal) error {
+func (s *Server) signal(sig syscall.Signal) error {
 	s.mu.Lock()
 	cmd, exited := s.cmd, s.exited
 	s.mu.Unlock()
@@ -296,9 +281,15 @@ func (s *Process) signal(sig syscall.Signal) error {
 	}
 }
 
-func (s *Process) logPath() string { return filepath.Join(s.dir, "redis.log") }
+func (s *Server) cleanup() {
+	if err := s.signal(syscall.SIGKILL); err != nil {
+		s.t.Errorf("redistest: cleanup: %v", err)
+	}
+}
 
-func (s *Process) logTail() string {
+func (s *Server) logPath() string { return filepath.Join(s.dir, "redis.log") }
+
+func (s *Server) logTail() string {
 	b, err := os.ReadFile(s.logPath())
 	if err != nil {
 		return "(no log: " + err.Error() + ")"
