@@ -44,6 +44,9 @@ type RedisOptions struct {
 	// TLSConfig is used for rediss URLs; nil means the system roots and the
 	// host name from the URL.
 	TLSConfig *tls.Config
+	// NearCache turns on and bounds the cache behind GetCached (off when
+	// NearCache.Entries is zero).
+	NearCache NearCache
 }
 
 // Redis is the Store on Redis through rueidis: one node, a primary found
@@ -66,6 +69,9 @@ type Redis struct {
 	url  RedisURL
 	opt  rueidis.ClientOption
 	opTO time.Duration
+	// near is the near-cache's budget and counters; nil when it is off.
+	near    *nearBudget
+	nearTTL time.Duration
 
 	mu         sync.Mutex
 	client     rueidis.Client
@@ -139,6 +145,20 @@ func NewRedis(u RedisURL, opts RedisOptions) *Redis {
 			host, _, _ := net.SplitHostPort(u.Addrs[0])
 			o.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, ServerName: host}
 		}
+	}
+	if nc := opts.NearCache; nc.Entries > 0 {
+		r.near = &nearBudget{maxEntries: int64(nc.Entries), maxBytes: nc.Bytes}
+		if r.near.maxBytes <= 0 {
+			r.near.maxBytes = int64(nc.Entries) * 4 << 10
+		}
+		if r.nearTTL = nc.MaxTTL; r.nearTTL <= 0 {
+			r.nearTTL = DefaultNearCacheMaxTTL
+		}
+		// Only keys read through GetCached are tracked (OPTIN): plain
+		// reads and the scripts' reads cost Redis no tracking state.
+		o.DisableCache = false
+		o.ClientTrackingOptions = []string{"OPTIN"}
+		o.NewCacheStoreFn = func(rueidis.CacheStoreOption) rueidis.CacheStore { return newConnCache(r.near) }
 	}
 	switch u.Mode {
 	case RedisSingle:
@@ -218,6 +238,13 @@ func (r *Redis) conn(ctx context.Context) (rueidis.Client, error) {
 
 func (r *Redis) newClient() (rueidis.Client, error) {
 	c, err := rueidis.NewClient(r.opt)
+	if errors.Is(err, rueidis.ErrNoCache) {
+		// A Redis without RESP3 client tracking: no near-cache (GetCached
+		// reads Redis), rather than no store.
+		r.opt.DisableCache = true
+		r.opt.ClientTrackingOptions, r.opt.NewCacheStoreFn = nil, nil
+		c, err = rueidis.NewClient(r.opt)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -342,6 +369,52 @@ func (r *Redis) Get(ctx context.Context, key string) ([]byte, error) {
 		return nil, fmt.Errorf("store: redis get: %w", err)
 	}
 	return v, nil
+}
+
+// GetCached is Get served from the near-cache when it holds the key (see
+// NearCache for what that guarantees), else from Redis, caching the reply.
+// Only plain reads may use it: anything that decides a write (a
+// compare-and-swap's old value) reads with Get. Without a near-cache it is
+// Get.
+func (r *Redis) GetCached(ctx context.Context, key string) ([]byte, error) {
+	if r.near == nil {
+		return r.Get(ctx, key)
+	}
+	ctx, cancel, err := r.begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer cancel()
+	var v []byte
+	err = r.retry(ctx, func(c rueidis.Client) error {
+		s, err := c.DoCache(ctx, c.B().Get().Key(key).Cache(), r.nearTTL).ToString()
+		if rueidis.IsRedisNil(err) {
+			v = nil
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		v = make([]byte, len(s)) // callers may keep or change it
+		copy(v, s)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: redis get: %w", err)
+	}
+	return v, nil
+}
+
+// NearCacheStats returns the near-cache's counters (zero when it is off).
+func (r *Redis) NearCacheStats() NearCacheStats {
+	b := r.near
+	if b == nil {
+		return NearCacheStats{}
+	}
+	return NearCacheStats{
+		Hits: b.hits.Load(), Misses: b.misses.Load(), Invalidations: b.invalidations.Load(),
+		Flushes: b.flushes.Load(), Entries: b.entries.Load(), Bytes: b.bytes.Load(),
+	}
 }
 
 func pxArg(ttl time.Duration) int64 { return int64(roundTTL(ttl) / time.Millisecond) }
