@@ -7,7 +7,7 @@ GO ?= go
 NPM ?= npm
 FRONTEND := frontend
 
-.PHONY: run test test-go test-frontend test-e2e lint build bench frontend-deps frontend-build fuzz clean
+.PHONY: run test test-go test-frontend test-e2e test-logto lint build bench frontend-deps frontend-build fuzz clean
 
 run: frontend-build
 	BFF_SPA_DIR=$(FRONTEND)/dist $(GO) run ./backend/cmd/bff dev
@@ -20,6 +20,13 @@ test: test-go test-frontend test-e2e
 test-go:
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 15m ./...
+
+# Opt-in: bff logto setup/doctor and the BFF's flows against a real Logto
+# 1.37.1 built by ../shared/reallogto/setup.sh. RESETS that Logto's tenant.
+#   make test-logto LOGTO_IT_DIR=/path/to/reallogto/dir
+test-logto:
+	@test -n "$(LOGTO_IT_DIR)" || { echo "make test-logto: set LOGTO_IT_DIR to a real Logto's directory from ../shared/reallogto/setup.sh (its tenant is reset)"; exit 2; }
+	LOGTO_IT_DIR="$(LOGTO_IT_DIR)" $(GO) test -count=1 -v -timeout 10m ./backend/internal/logtoit/
 
 frontend-deps:
 	@if [ -f $(FRONTEND)/package.json ]; then \

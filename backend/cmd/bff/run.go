@@ -87,6 +87,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if len(args) > 0 {
 		cmd = args[0]
 	}
+	if cmd == "logto" {
+		return runLogto(ctx, args[1:], getenv, stdout, stderr)
+	}
 	if len(args) > 1 {
 		if args[1] == "-h" || args[1] == "--help" {
 			return writeUsage(stdout)
@@ -112,6 +115,8 @@ func writeUsage(w io.Writer) error {
   bff              serve, configured from the environment
   bff dev          serve against the built-in development identity provider (never in production)
   bff healthcheck  exit 0 when the local server's /healthz answers (for Docker)
+  bff logto setup  create or repair the app, Discord connector and API resources in Logto (bff logto --help)
+  bff logto doctor check these settings against Logto (bff logto --help)
   bff --help       this help
 
 Settings (environment variables):
