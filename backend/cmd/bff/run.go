@@ -18,6 +18,7 @@ import (
 	"github.com/logto-bff/bff/backend/internal/httpapi"
 	"github.com/logto-bff/bff/backend/internal/metrics"
 	"github.com/logto-bff/bff/backend/internal/session"
+	"github.com/logto-bff/bff/backend/internal/signin"
 )
 
 // Server limits.
@@ -195,6 +196,10 @@ func serve(ctx context.Context, cfg *config.Config, ln net.Listener, logger *slo
 		return fmt.Errorf("session store: %w", err)
 	}
 	defer sessions.Close()
+	keeper, err := signin.New(signin.Config{Secret: cfg.SessionSecret, Secure: cfg.CookieSecure, Marker: sessions})
+	if err != nil {
+		return fmt.Errorf("sign-in state: %w", err)
+	}
 
 	discoveryCtx, stopDiscovery := context.WithCancel(ctx)
 	defer stopDiscovery()
@@ -212,6 +217,7 @@ func serve(ctx context.Context, cfg *config.Config, ln net.Listener, logger *slo
 	m := metrics.New()
 	handler, err := httpapi.New(httpapi.Options{
 		Sessions:      sessions,
+		SignIn:        keeper,
 		Auth:          disc,
 		PublicURL:     cfg.PublicURL,
 		IdPOrigin:     origin(cfg.LogtoEndpoint),

@@ -1,8 +1,9 @@
 // Package authflow is Logto's confidential OpenID Connect flow as plain Go:
 // discovery, the authorization URL (state, nonce, PKCE S256), the code
 // exchange, ID-token verification, userinfo, revocation and the end-session
-// URL. It knows nothing about HTTP handlers or cookies; callers store the
-// Attempt and the Result (see package session) and map its errors to HTTP.
+// URL. It knows nothing about HTTP handlers or cookies; callers keep the
+// Attempt (see package signin), store the Result (see package session) and
+// map its errors to HTTP.
 //
 // Security duties this package performs (and the ones it leaves):
 //   - Exchange checks the ID token's signature (keys from discovery, cached
@@ -19,8 +20,8 @@
 //     *oauth2.RetrieveError's ErrorCode (ErrGrantInvalid), and always return
 //     the refresh token to store. They do NOT serialize refreshes: callers
 //     hold the session's lock (see package httpapi).
-//   - It does NOT bind an attempt to a browser or check that a state is
-//     fresh and unused: that is the session store's job (TakeAttempt).
+//   - It does NOT make the state, bind an attempt to a browser or check
+//     that a state is fresh and unused: that is package signin's job.
 package authflow
 
 import (

@@ -112,11 +112,25 @@ func callbackQuery(t *testing.T, resp *http.Response, err error) url.Values {
 	return loc.Query()
 }
 
-// signIn runs AuthCodeURL and the IdP's sign-in form; it returns the
+// authCodeURL runs NewAttempt with a random state (package signin seals
+// the attempt into it in production) and AuthCodeURL.
+func (f *fixture) authCodeURL(p SignInParams) (string, Attempt, error) {
+	a, err := f.client.NewAttempt(p)
+	if err != nil {
+		return "", Attempt{}, err
+	}
+	if a.State, err = randomToken(f.client.cfg.Rand); err != nil {
+		return "", Attempt{}, err
+	}
+	u, err := f.client.AuthCodeURL(p, a)
+	return u, a, err
+}
+
+// signIn runs authCodeURL and the IdP's sign-in form; it returns the
 // attempt and the callback query.
 func (f *fixture) signIn(t *testing.T, p SignInParams, discord bool) (Attempt, url.Values) {
 	t.Helper()
-	authURL, attempt, err := f.client.AuthCodeURL(p)
+	authURL, attempt, err := f.authCodeURL(p)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,7 +16,7 @@ import (
 
 func TestAuthCodeURL(t *testing.T) {
 	f := newFixture(t, nil)
-	u, attempt, err := f.client.AuthCodeURL(SignInParams{ReturnTo: "/x", FirstScreen: "register", DirectSignIn: "social:discord", LoginHint: "a@b.c"})
+	u, attempt, err := f.authCodeURL(SignInParams{ReturnTo: "/x", FirstScreen: "register", DirectSignIn: "social:discord", LoginHint: "a@b.c"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +43,7 @@ func TestAuthCodeURL(t *testing.T) {
 	if attempt.ReturnTo != "/x" || len(attempt.State) < 43 || len(attempt.CodeVerifier) < 43 || attempt.State == attempt.Nonce {
 		t.Errorf("attempt = %+v", attempt)
 	}
-	_, again, _ := f.client.AuthCodeURL(SignInParams{ReturnTo: "/"})
+	_, again, _ := f.authCodeURL(SignInParams{ReturnTo: "/"})
 	if again.State == attempt.State || again.Nonce == attempt.Nonce || again.CodeVerifier == attempt.CodeVerifier {
 		t.Error("two attempts share random values")
 	}
@@ -51,7 +51,7 @@ func TestAuthCodeURL(t *testing.T) {
 
 func TestAuthCodeURLWithoutOfflineAccessHasNoPrompt(t *testing.T) {
 	f := newFixture(t, func(c *Config) { c.Scopes = []string{"openid", "profile"}; c.Resources = nil })
-	u, _, err := f.client.AuthCodeURL(SignInParams{ReturnTo: "/"})
+	u, _, err := f.authCodeURL(SignInParams{ReturnTo: "/"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package authflow
 
 import (
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 	"net/url"
@@ -9,28 +10,39 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// AuthCodeURL builds Logto's authorization URL for one sign-in and the
-// Attempt to keep (server-side, keyed by its State) until the callback.
-// The URL carries a fresh state and nonce, a PKCE S256 challenge, every
-// configured resource, prompt=consent when offline_access is requested
-// (Logto drops offline_access otherwise) and the validated Logto extras.
-// p must come from ParseSignInParams.
-func (c *Client) AuthCodeURL(p SignInParams) (string, Attempt, error) {
-	state, err := randomToken(c.cfg.Rand)
-	if err != nil {
-		return "", Attempt{}, err
-	}
+// NewAttempt starts one sign-in: a fresh nonce and PKCE verifier, the
+// safe returnTo of p and CreatedAt = now. Its State is left empty: the
+// caller makes it (package signin seals the attempt itself into it) and
+// then builds the URL with AuthCodeURL. p must come from ParseSignInParams.
+func (c *Client) NewAttempt(p SignInParams) (Attempt, error) {
 	nonce, err := randomToken(c.cfg.Rand)
 	if err != nil {
-		return "", Attempt{}, err
+		return Attempt{}, err
 	}
 	verifier, err := randomToken(c.cfg.Rand) // 43 characters of [A-Za-z0-9_-]: a valid RFC 7636 verifier
 	if err != nil {
-		return "", Attempt{}, err
+		return Attempt{}, err
+	}
+	return Attempt{
+		Nonce:        nonce,
+		CodeVerifier: verifier,
+		ReturnTo:     SafeReturnTo(p.ReturnTo),
+		CreatedAt:    c.cfg.Now(),
+	}, nil
+}
+
+// AuthCodeURL builds Logto's authorization URL for attempt a (from
+// NewAttempt, with its State set). The URL carries a.State, a.Nonce, the
+// PKCE S256 challenge of a.CodeVerifier, every configured resource,
+// prompt=consent when offline_access is requested (Logto drops
+// offline_access otherwise) and the validated Logto extras of p.
+func (c *Client) AuthCodeURL(p SignInParams, a Attempt) (string, error) {
+	if a.State == "" || a.Nonce == "" || a.CodeVerifier == "" {
+		return "", errors.New("authflow: attempt needs a state, a nonce and a code verifier")
 	}
 	opts := []oauth2.AuthCodeOption{
-		oauth2.SetAuthURLParam("nonce", nonce),
-		oauth2.S256ChallengeOption(verifier),
+		oauth2.SetAuthURLParam("nonce", a.Nonce),
+		oauth2.S256ChallengeOption(a.CodeVerifier),
 	}
 	if c.hasScope("offline_access") {
 		opts = append(opts, oauth2.SetAuthURLParam("prompt", "consent"))
@@ -44,19 +56,12 @@ func (c *Client) AuthCodeURL(p SignInParams) (string, Attempt, error) {
 	if p.LoginHint != "" {
 		opts = append(opts, oauth2.SetAuthURLParam("login_hint", p.LoginHint))
 	}
-	authURL := c.oauth.AuthCodeURL(state, opts...)
+	authURL := c.oauth.AuthCodeURL(a.State, opts...)
 	// oauth2 sets each parameter once; resource is repeatable (RFC 8707).
 	for _, r := range c.cfg.Resources {
 		authURL += "&resource=" + url.QueryEscape(r)
 	}
-	returnTo := SafeReturnTo(p.ReturnTo)
-	return authURL, Attempt{
-		State:        state,
-		Nonce:        nonce,
-		CodeVerifier: verifier,
-		ReturnTo:     returnTo,
-		CreatedAt:    c.cfg.Now(),
-	}, nil
+	return authURL, nil
 }
 
 // randomToken returns 32 random bytes, base64url-encoded without padding.

@@ -10,9 +10,10 @@ import (
 	"github.com/logto-bff/bff/backend/internal/session"
 )
 
-// callback handles GET /auth/callback: take (and so consume) the attempt
-// for state, check iss, pass Logto's own errors on to the SPA, exchange
-// the code and start a new session.
+// callback handles GET /auth/callback: open the state (sealed attempt,
+// bound to this browser), check iss, consume the state (single use, on
+// every replica), pass Logto's own errors on to the SPA, exchange the
+// code and start a new session.
 func (s *server) callback(c *gin.Context) {
 	ok := false
 	defer func() { s.metrics.SignIn(ok) }()
@@ -21,9 +22,8 @@ func (s *server) callback(c *gin.Context) {
 		fail(c, errInvalidState)
 		return
 	}
-	attempt, err := s.sessions.TakeAttempt(c.Writer, c.Request, q.Get("state"))
+	pending, err := s.signin.Open(c.Request, q.Get("state"))
 	if err != nil {
-		s.storeError("take_attempt", err)
 		fail(c, err)
 		return
 	}
@@ -36,6 +36,12 @@ func (s *server) callback(c *gin.Context) {
 		fail(c, err)
 		return
 	}
+	if err := s.signin.Consume(c.Request.Context(), c.Writer, c.Request, pending); err != nil {
+		s.storeError("mark_state", err)
+		fail(c, err)
+		return
+	}
+	attempt := pending.Attempt
 	if code := q.Get("error"); code != "" {
 		code = authflow.SanitizeErrorCode(code)
 		s.log.Info("sign-in ended with an identity provider error", "auth_error", code)
@@ -44,7 +50,7 @@ func (s *server) callback(c *gin.Context) {
 	}
 	ctx, cancel := contextWithTimeout(c, requestTimeout)
 	defer cancel()
-	res, err := client.Exchange(ctx, q.Get("code"), *attempt)
+	res, err := client.Exchange(ctx, q.Get("code"), attempt)
 	if err != nil {
 		fail(c, err)
 		return

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/logto-bff/bff/backend/internal/session"
+	"github.com/logto-bff/bff/backend/internal/signin"
 )
 
 func TestReturnToAttacks(t *testing.T) {
@@ -211,7 +211,7 @@ func TestExpiredState(t *testing.T) {
 		e := newEnv(t, store, envOptions{now: clk.Now})
 		b := e.browser(t)
 		cb := b.callbackURL(t, b.beginSignIn(t, ""))
-		clk.Advance(session.DefaultAttemptTTL + time.Second)
+		clk.Advance(signin.DefaultTTL + time.Second)
 		resp, body := b.get(t, cb.RequestURI())
 		assertStatePage(t, resp, body)
 	})

@@ -22,6 +22,7 @@ import (
 	"github.com/logto-bff/bff/backend/internal/proxy"
 	"github.com/logto-bff/bff/backend/internal/redistest"
 	"github.com/logto-bff/bff/backend/internal/session"
+	"github.com/logto-bff/bff/backend/internal/signin"
 )
 
 // clusterAccessTTL is the dev IdP's access-token lifetime in cluster tests.
@@ -162,8 +163,12 @@ func newCluster(t testing.TB, o clusterOptions) *cluster {
 			t.Fatal("discovery did not complete")
 		}
 		n.metrics = metrics.New()
+		keeper, err := signin.New(signin.Config{Secret: []byte(testSecret), Marker: n.sessions, Now: cl.bffClock.Now})
+		if err != nil {
+			t.Fatal(err)
+		}
 		h, err := New(Options{
-			Sessions: n.sessions, Auth: n.auth, PublicURL: n.publicURL(), IdPOrigin: cl.idpSrv.URL,
+			Sessions: n.sessions, SignIn: keeper, Auth: n.auth, PublicURL: n.publicURL(), IdPOrigin: cl.idpSrv.URL,
 			Logger: logger, Now: cl.bffClock.Now, RefreshMargin: time.Minute,
 			Routes: routes, ProxyTransport: o.transport, Metrics: n.metrics, ServeMetrics: true,
 		})

@@ -21,6 +21,7 @@ import (
 	"github.com/logto-bff/bff/backend/internal/devidp"
 	"github.com/logto-bff/bff/backend/internal/redistest"
 	"github.com/logto-bff/bff/backend/internal/session"
+	"github.com/logto-bff/bff/backend/internal/signin"
 )
 
 const (
@@ -60,6 +61,7 @@ type env struct {
 	idpUp    atomic.Bool // false: the IdP answers 503 (Logto not up yet)
 	bff      *httptest.Server
 	sessions *session.Manager
+	signin   *signin.Keeper
 	redis    *redistest.Server
 	auth     *authflow.Discovery
 	logs     *syncBuffer
@@ -69,7 +71,7 @@ type env struct {
 type envOptions struct {
 	idpDown bool             // start with the IdP answering 503
 	spaDir  string           // BFF_SPA_DIR
-	now     func() time.Time // the session store's clock; nil = time.Now
+	now     func() time.Time // the session store's and sign-in's clock; nil = time.Now
 	// routerLog, when set, is the router's logger (its request lines)
 	// instead of the env's in-memory JSON log at debug.
 	routerLog *slog.Logger
@@ -126,6 +128,10 @@ func newEnv(t testing.TB, store string, o envOptions) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.sessions.Close() })
+	e.signin, err = signin.New(signin.Config{Secret: []byte(testSecret), Marker: e.sessions, Now: o.now})
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
@@ -149,6 +155,7 @@ func newEnv(t testing.TB, store string, o envOptions) *env {
 	}
 	h, err := New(Options{
 		Sessions:   e.sessions,
+		SignIn:     e.signin,
 		Auth:       e.auth,
 		PublicURL:  publicURL,
 		IdPOrigin:  e.idpSrv.URL,

@@ -13,6 +13,7 @@ import (
 	"github.com/logto-bff/bff/backend/internal/authflow"
 	"github.com/logto-bff/bff/backend/internal/proxy"
 	"github.com/logto-bff/bff/backend/internal/session"
+	"github.com/logto-bff/bff/backend/internal/signin"
 )
 
 // Errors raised by the HTTP layer itself. Everything a handler fails with
@@ -75,7 +76,7 @@ func errorFor(err error) apiError {
 		return apiError{Status: http.StatusUnauthorized, Code: "unauthorized", Description: "You are not signed in."}
 	case errors.Is(err, session.ErrUnavailable):
 		return apiError{Status: http.StatusServiceUnavailable, Code: "store_unavailable", Description: "The session store is unavailable. Try again shortly.", retry: true}
-	case errors.Is(err, session.ErrNoAttempt), errors.Is(err, errInvalidState):
+	case errors.Is(err, signin.ErrInvalidState), errors.Is(err, errInvalidState):
 		return apiError{Status: http.StatusBadRequest, Code: "invalid_state", Description: "This sign-in attempt is unknown, expired or was already used. Please sign in again.", retry: true}
 	case errors.As(err, &pe):
 		return apiError{Status: http.StatusBadRequest, Code: "invalid_request", Description: pe.Param + " " + pe.Message + "."}

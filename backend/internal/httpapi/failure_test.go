@@ -49,8 +49,12 @@ func TestRedisOutageAndRecovery(t *testing.T) {
 	if code, m := readyz(t, b); code != http.StatusServiceUnavailable || m["checks"].(map[string]any)["store"] != "unavailable" || m["checks"].(map[string]any)["idp"] != "ok" {
 		t.Errorf("/readyz during outage = %d %v", code, m)
 	}
-	if resp, body := b.get(t, "/auth/sign-in"); resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "store_unavailable") {
-		t.Errorf("sign-in during outage = %d %s", resp.StatusCode, body)
+	// Beginning a sign-in needs no store (the attempt is sealed into the
+	// state); its callback needs one (the single-use mark): 503, nothing
+	// consumed, so the same callback succeeds once the store is back.
+	cb := b.callbackURL(t, b.beginSignIn(t, "returnTo=/during"))
+	if resp, body := b.get(t, cb.RequestURI()); resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "store_unavailable") {
+		t.Errorf("callback during outage = %d %s", resp.StatusCode, body)
 	}
 	if b.sessionCookie() == "" {
 		t.Fatal("the outage cost the browser its cookie")
@@ -67,6 +71,9 @@ func TestRedisOutageAndRecovery(t *testing.T) {
 	}
 	if code != http.StatusOK || m["user"].(map[string]any)["name"] != "Alice Example" {
 		t.Fatalf("/api/me after recovery = %d %v", code, m)
+	}
+	if resp, _ := b.get(t, cb.RequestURI()); resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/during" {
+		t.Errorf("the callback retried after recovery = %d %s", resp.StatusCode, resp.Header.Get("Location"))
 	}
 	if code, _ := readyz(t, b); code != http.StatusOK {
 		t.Errorf("/readyz after recovery = %d", code)

@@ -1,6 +1,7 @@
 // Package httpapi is the BFF's HTTP surface: the gin router, thin handlers
-// over package authflow (the OpenID Connect flow) and package session (the
-// server-side sessions), the middleware every request goes through and the
+// over package authflow (the OpenID Connect flow), package signin (pending
+// sign-ins, kept by the browser) and package session (the server-side
+// sessions), the middleware every request goes through and the
 // one mapping from errors to HTTP responses (errorFor).
 //
 // Routes: GET /auth/sign-in, GET /auth/callback, POST /auth/sign-out,
@@ -27,16 +28,20 @@ import (
 	"github.com/logto-bff/bff/backend/internal/metrics"
 	"github.com/logto-bff/bff/backend/internal/proxy"
 	"github.com/logto-bff/bff/backend/internal/session"
+	"github.com/logto-bff/bff/backend/internal/signin"
 )
 
 // DefaultMaxBodyBytes bounds request bodies on /auth and /api.
 const DefaultMaxBodyBytes = 64 << 10
 
-// Options are the dependencies of the handler. Sessions, Auth and
+// Options are the dependencies of the handler. Sessions, SignIn, Auth and
 // PublicURL are required.
 type Options struct {
-	// Sessions stores sessions and sign-in attempts.
+	// Sessions stores sessions.
 	Sessions *session.Manager
+	// SignIn keeps pending sign-ins with the browser (sealed into the
+	// state) and makes each state single-use.
+	SignIn *signin.Keeper
 	// Auth yields the discovered authflow.Client (or ErrUnavailable while
 	// Logto has not been discovered).
 	Auth *authflow.Discovery
@@ -83,6 +88,7 @@ type Options struct {
 // server holds the handlers' dependencies.
 type server struct {
 	sessions     *session.Manager
+	signin       *signin.Keeper
 	auth         *authflow.Discovery
 	log          *slog.Logger
 	reqLog       *RequestLog // nil: request lines go through log
@@ -103,8 +109,8 @@ type server struct {
 // none of gin's default middleware (its logger and recovery print
 // requests); the handler logs through Options.Logger only.
 func New(opts Options) (http.Handler, error) {
-	if opts.Sessions == nil || opts.Auth == nil || opts.PublicURL == "" {
-		return nil, errors.New("httpapi: Sessions, Auth and PublicURL are required")
+	if opts.Sessions == nil || opts.SignIn == nil || opts.Auth == nil || opts.PublicURL == "" {
+		return nil, errors.New("httpapi: Sessions, SignIn, Auth and PublicURL are required")
 	}
 	pub, err := url.Parse(opts.PublicURL)
 	if err != nil || pub.Scheme == "" || pub.Host == "" {
@@ -128,6 +134,7 @@ func New(opts Options) (http.Handler, error) {
 	}
 	s := &server{
 		sessions:     opts.Sessions,
+		signin:       opts.SignIn,
 		auth:         opts.Auth,
 		log:          opts.Logger,
 		reqLog:       opts.RequestLog,

@@ -10,8 +10,9 @@ import (
 )
 
 // signIn handles GET /auth/sign-in: validate the parameters (Logto would
-// silently drop all of them for one bad value), record a pending attempt
-// keyed by its state and redirect to Logto.
+// silently drop all of them for one bad value), seal a new attempt into
+// the state (bound to this browser by the binding cookie; nothing is
+// stored server-side) and redirect to Logto.
 func (s *server) signIn(c *gin.Context) {
 	q, err := url.ParseQuery(c.Request.URL.RawQuery)
 	if err != nil {
@@ -34,13 +35,18 @@ func (s *server) signIn(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	authURL, attempt, err := client.AuthCodeURL(params)
+	attempt, err := client.NewAttempt(params)
 	if err != nil {
 		fail(c, err)
 		return
 	}
-	if err := s.sessions.BeginAttempt(c.Writer, c.Request, attempt); err != nil {
-		s.storeError("begin_attempt", err)
+	attempt, err = s.signin.Begin(c.Writer, c.Request, attempt)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	authURL, err := client.AuthCodeURL(params, attempt)
+	if err != nil {
 		fail(c, err)
 		return
 	}

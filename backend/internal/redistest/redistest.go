@@ -1,4 +1,8 @@
-// Package redistest runs a real redis-server for tests.
+// Package redistest runs real Redis for tests: one redis-server (Start), a
+// Sentinel topology (StartSentinel: 1 primary, 1 replica, 3 sentinels) or a
+// Cluster (StartCluster: 3 primaries + 3 replicas), with ways to kill a
+// primary and wait for the promotion, and to drop every client connection
+// (KillClients) as a restart or a fail-over would.
 //
 // Every test that needs Redis starts its own server on a free 127.0.0.1
 // port, with its data directory in t.TempDir(), and the server is stopped in
@@ -49,6 +53,12 @@ type Option func(*options)
 type options struct {
 	persistent bool
 	extraArgs  []string
+	// sentinelConf, when set, makes the process a redis-sentinel with this
+	// configuration (port, bind and dir are added).
+	sentinelConf string
+	// clusterNodeTimeout, when set, makes the node a cluster node with
+	// its bus on a second free port.
+	clusterNodeTimeout time.Duration
 }
 
 // WithPersistence turns on the append-only file (appendonly yes, appendfsync
@@ -71,6 +81,7 @@ type Server struct {
 	bin    string
 	dir    string
 	port   int
+	bus    int // cluster bus port, for cluster nodes
 	opts   options
 	mu     sync.Mutex
 	cmd    *exec.Cmd
@@ -125,6 +136,9 @@ func launch(t testing.TB, dir string, opts []Option) (*Server, error) {
 	var err error
 	for range 5 {
 		s.port, err = freePort()
+		if err == nil && s.opts.clusterNodeTimeout > 0 {
+			s.bus, err = freePort()
+		}
 		if err != nil {
 			return nil, fmt.Errorf("redistest: find a free port: %w", err)
 		}
@@ -208,6 +222,9 @@ func (s *Server) Restart() {
 }
 
 func (s *Server) start() error {
+	if s.opts.sentinelConf != "" {
+		return s.run(s.sentinelArgs())
+	}
 	args := []string{
 		"--port", strconv.Itoa(s.port),
 		"--bind", "127.0.0.1",
@@ -222,8 +239,33 @@ func (s *Server) start() error {
 	} else {
 		args = append(args, "--appendonly", "no")
 	}
+	if s.opts.clusterNodeTimeout > 0 {
+		args = append(args,
+			"--cluster-enabled", "yes",
+			"--cluster-port", strconv.Itoa(s.bus),
+			"--cluster-config-file", "nodes.conf",
+			"--cluster-node-timeout", strconv.FormatInt(s.opts.clusterNodeTimeout.Milliseconds(), 10),
+		)
+	}
 	args = append(args, s.opts.extraArgs...)
+	return s.run(args)
+}
 
+// sentinelArgs writes the sentinel's configuration file on first start
+// (Sentinel rewrites it with what it learns, and reads it back after a
+// restart) and returns the arguments to run it.
+func (s *Server) sentinelArgs() []string {
+	conf := filepath.Join(s.dir, "sentinel.conf")
+	if _, err := os.Stat(conf); err != nil {
+		body := fmt.Sprintf("port %d\nbind 127.0.0.1\ndir %s\nlogfile %s\n%s", s.port, s.dir, s.logPath(), s.opts.sentinelConf)
+		if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
+			s.t.Fatalf("redistest: write sentinel.conf: %v", err)
+		}
+	}
+	return []string{conf, "--sentinel"}
+}
+
+func (s *Server) run(args []string) error {
 	cmd := exec.Command(s.bin, args...)
 	cmd.Dir = s.dir
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

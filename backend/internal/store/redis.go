@@ -41,8 +41,8 @@ type RedisOptions struct {
 	// DialTimeout bounds one connection attempt; zero means
 	// DefaultRedisDialTimeout.
 	DialTimeout time.Duration
-	// TLSConfig is used for rediss URLs; nil means the system roots and the
-	// host name from the URL.
+	// TLSConfig is used for rediss URLs; nil means the system roots, TLS
+	// 1.2 at least, and each connection verifying the host it dials.
 	TLSConfig *tls.Config
 	// NearCache turns on and bounds the cache behind GetCached (off when
 	// NearCache.Entries is zero).
@@ -142,8 +142,9 @@ func NewRedis(u RedisURL, opts RedisOptions) *Redis {
 	if u.TLS {
 		o.TLSConfig = opts.TLSConfig
 		if o.TLSConfig == nil {
-			host, _, _ := net.SplitHostPort(u.Addrs[0])
-			o.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, ServerName: host}
+			// No ServerName: each connection verifies the host it dials
+			// (sentinels and the nodes they name have different names).
+			o.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
 		}
 	}
 	if nc := opts.NearCache; nc.Entries > 0 {

@@ -13,13 +13,16 @@ export interface paths {
         };
         /**
          * Start signing in through Logto
-         * @description Validates the parameters, records a pending sign-in attempt (keyed by
-         *     `state`, bound to this browser by the short-lived `bff-signin`
-         *     cookie) and redirects to Logto's authorization endpoint with state,
-         *     nonce, PKCE (S256), the configured resources and `prompt=consent`
-         *     when `offline_access` is requested. Logto ignores *all* extra
-         *     parameters when one is invalid, so the BFF rejects invalid values
-         *     itself with a 400 instead of redirecting.
+         * @description Validates the parameters, seals the pending sign-in (nonce, PKCE
+         *     verifier, `returnTo`, creation time; XChaCha20-Poly1305) into the
+         *     `state` itself, bound to a random handle added to this browser's
+         *     short-lived `bff-signin` cookie (at most 5 pending; a sixth drops
+         *     the oldest), and redirects to Logto's authorization endpoint with
+         *     that state, the nonce, PKCE (S256), the configured resources and
+         *     `prompt=consent` when `offline_access` is requested. Nothing is
+         *     stored server-side, so it needs no session store. Logto ignores
+         *     *all* extra parameters when one is invalid, so the BFF rejects
+         *     invalid values itself with a 400 instead of redirecting.
          */
         get: operations["signIn"];
         put?: never;
@@ -39,8 +42,13 @@ export interface paths {
         };
         /**
          * Logto's redirect back after sign-in
-         * @description Takes (and consumes) the pending attempt for `state`, checks `iss`
-         *     (RFC 9207), exchanges the code with the client secret in the Basic
+         * @description Opens the sealed `state` (refused unless it opens under a handle of
+         *     this browser's `bff-signin` cookie and is less than 10 minutes old;
+         *     a refusal writes nothing), checks `iss` (RFC 9207), then marks the
+         *     state used in the session store (a replay, on any replica, is
+         *     refused; the store being unreachable answers 503 and consumes
+         *     nothing, so the same callback can be retried) and removes its
+         *     handle from the `bff-signin` cookie. It then exchanges the code with the client secret in the Basic
          *     header and the PKCE verifier, verifies the ID token (issuer,
          *     audience, expiry with leeway, nonce), fetches userinfo, issues a
          *     **new** session id and redirects to the attempt's `returnTo`.
@@ -568,7 +576,7 @@ export interface operations {
             302: {
                 headers: {
                     Location: components["headers"]["Location"];
-                    /** @description The sign-in attempt binding cookie (`__Host-bff-signin`, SameSite=Lax, HttpOnly). */
+                    /** @description The sign-in binding cookie (`__Host-bff-signin`, SameSite=Lax, HttpOnly, 10 minutes) with this attempt's handle added. */
                     "Set-Cookie"?: string;
                     [name: string]: unknown;
                 };
@@ -582,6 +590,7 @@ export interface operations {
         parameters: {
             query?: {
                 code?: string;
+                /** @description The sealed attempt the BFF sent to Logto (about 190 characters; longer with a long `returnTo`). */
                 state?: string;
                 /** @description Issuer (RFC 9207); must equal Logto's issuer when present. */
                 iss?: string;
@@ -598,7 +607,7 @@ export interface operations {
             303: {
                 headers: {
                     Location: components["headers"]["Location"];
-                    /** @description The session cookie (`__Host-bff-session`, SameSite=Strict, HttpOnly, Secure). */
+                    /** @description The session cookie (`__Host-bff-session`, SameSite=Strict, HttpOnly, Secure), and the `bff-signin` binding cookie rewritten without the finished attempt's handle (deleted when it was the last). */
                     "Set-Cookie"?: string;
                     [name: string]: unknown;
                 };
