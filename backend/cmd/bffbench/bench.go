@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/logto-bff/bff/backend/internal/config"
 	"github.com/logto-bff/bff/backend/internal/devidp"
 )
 
@@ -86,11 +87,11 @@ func (h *harness) bench(ctx context.Context, stdout io.Writer) error {
 		ld.cpu = wrkCPU
 	}
 	floor := &row{name: "upstream direct (floor)", target: target{url: h.upURL + "/direct/item", headers: h.apiHeaders(h.bffRedis)}}
-	meRedis := &row{name: "GET /api/me, Redis store", target: target{url: h.bffRedis.url + "/api/me", headers: h.apiHeaders(h.bffRedis)}}
-	proxied := &row{name: "GET /api/proxy/bench/item, Redis store", target: target{url: h.bffRedis.url + "/api/proxy/" + proxyRouteName + "/item", headers: h.apiHeaders(h.bffRedis)}, skip: h.proxyNote}
-	meMem := &row{name: "GET /api/me, memory store", target: target{url: h.bffMem.url + "/api/me", headers: h.apiHeaders(h.bffMem)}}
+	meRedis := &row{name: rowMeRedis, target: target{url: h.bffRedis.url + "/api/me", headers: h.apiHeaders(h.bffRedis)}}
+	proxied := &row{name: rowProxied, target: target{url: h.bffRedis.url + "/api/proxy/" + proxyRouteName + "/item", headers: h.apiHeaders(h.bffRedis)}, skip: h.proxyNote}
+	meMem := &row{name: rowMeMemory, target: target{url: h.bffMem.url + "/api/me", headers: h.apiHeaders(h.bffMem)}}
 	rows := []*row{floor, meRedis, proxied, meMem}
-	var vs []versus
+	vs := []versus{{name: "`/api/me`, Redis + near-cache ÷ memory store", bff: meRedis, other: meMem, target: 0.8}}
 	if h.o2p != nil {
 		o2pHeaders := map[string]string{"Cookie": h.o2p.cookie, "X-CSRF": "1", "Accept": "application/json"}
 		userinfo := &row{name: "GET /oauth2/userinfo, oauth2-proxy (Redis sessions)", target: target{url: h.o2p.url + "/oauth2/userinfo", headers: o2pHeaders}}
@@ -145,8 +146,21 @@ func (h *harness) bench(ctx context.Context, stdout io.Writer) error {
 	return rep.write(stdout)
 }
 
-// versus is a BFF row over an oauth2-proxy row measured in the same
-// rounds.
+// The BFF rows' names (the Redis BFF runs with the near-cache at its
+// default size, as in production).
+var (
+	rowMeRedis  = "GET /api/me, Redis store + near-cache (" + config.EnvSessionCache + "=" + sessionCacheDefault() + ")"
+	rowProxied  = "GET /api/proxy/bench/item, Redis store + near-cache"
+	rowMeMemory = "GET /api/me, memory store"
+)
+
+func sessionCacheDefault() string {
+	s, _ := config.Lookup(config.EnvSessionCache)
+	return s.Default
+}
+
+// versus is a row over another row measured in the same rounds (a BFF row
+// over oauth2-proxy's, or Redis over memory).
 type versus struct {
 	name       string
 	bff, other *row

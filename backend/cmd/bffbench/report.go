@@ -34,9 +34,9 @@ type report struct {
 
 // targets are the ratios to the floor each row must reach.
 var targets = map[string]float64{
-	"GET /api/me, memory store":              0.50,
-	"GET /api/me, Redis store":               0.20,
-	"GET /api/proxy/bench/item, Redis store": 0.10,
+	rowMeMemory: 0.50,
+	rowMeRedis:  0.20,
+	rowProxied:  0.10,
 }
 
 const footprintTarget = 4 << 10
@@ -74,7 +74,7 @@ func (r *report) write(w io.Writer) error {
 	}
 	if len(r.versus) > 0 {
 		p("")
-		p("BFF ÷ oauth2-proxy %s (Redis session store on the same Redis, the same upstream, same rounds; median of per-round ratios):", oauth2ProxyVersion)
+		p("Ratios of rows measured in the same rounds (median of per-round ratios); oauth2-proxy %s runs with its Redis session store on the same Redis and the same upstream:", oauth2ProxyVersion)
 		p("")
 		p("| ratio | value | target |")
 		p("|---|---:|---|")
@@ -89,7 +89,7 @@ func (r *report) write(w io.Writer) error {
 		floorRuns++
 	}
 	rest := "the rest the BFF proxy's keep-alive pool"
-	if len(r.versus) > 0 {
+	if !r.o.skipOAuth2Proxy {
 		rest = "the rest the BFF proxy's keep-alive pool and oauth2-proxy's (Go's default transport keeps 2 idle connections per upstream, so under load it opens new ones)"
 	}
 	p("Connections opened while the rows ran: Redis accepted %d (the BFFs' and oauth2-proxy's pools), the upstream %d, of which ~%d are wrk's own for the floor runs (%d per run), %s.",
