@@ -159,9 +159,14 @@ func setup(ctx context.Context, o options, progress io.Writer) (*harness, error)
 			RedirectURIs: []string{h.o2p.url + "/oauth2/callback"},
 		})
 	}
+	users := devidp.DefaultUsers()
+	if !o.skipMemory {
+		users = append(users, fillUsers(o.sessions)...)
+	}
 	h.idp, err = devidp.New(devidp.Config{
 		Issuer:  h.endpoint + "/oidc",
 		Clients: clients,
+		Users:   users,
 		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {

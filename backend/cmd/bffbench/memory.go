@@ -20,6 +20,28 @@ import (
 // fillWorkers is how many browsers sign in concurrently in fillMemory.
 const fillWorkers = 8
 
+// fillPerUser is how many of fillMemory's sessions belong to one user (and
+// one IdP session): below the BFF's bound on one user's concurrent
+// sessions, which would otherwise end the oldest.
+const fillPerUser = 200
+
+// fillUsername is the k-th fill user's username.
+func fillUsername(k int64) string { return fmt.Sprintf("bench-fill-%06d", k) }
+
+// fillUsers are the dev IdP users fillMemory signs in as (alice's password
+// and profile, their own ids and names), for n sessions.
+func fillUsers(n int) []devidp.User {
+	var users []devidp.User
+	for k := int64(0); k*fillPerUser < int64(n); k++ {
+		u := devidp.DefaultUsers()[0]
+		u.ID = fmt.Sprintf("benchfill%06d", k)
+		u.Username = fillUsername(k)
+		u.Email = u.Username + "@example.test"
+		users = append(users, u)
+	}
+	return users
+}
+
 // footprint is the Redis cost of one real session.
 type footprint struct {
 	memoryUsage int64 // MEMORY USAGE <key> SAMPLES 0
@@ -184,11 +206,11 @@ func recordParts(raw []byte) map[string]int {
 }
 
 // fillMemory signs in n sessions on the memory-store BFF through the real
-// flow: each worker is one browser whose first sign-in fills the IdP's
-// form and whose later ones ride the IdP's SSO session (no form, still
-// /auth/sign-in → authorize → code exchange → ID-token check → userinfo →
-// a new session). The BFF's session cookie is never kept, so each
-// sign-in adds a session instead of replacing one.
+// flow, fillPerUser sessions per fill user: a new browser per user whose
+// first sign-in fills the IdP's form and whose later ones ride the IdP's
+// SSO session (no form, still /auth/sign-in → authorize → code exchange →
+// ID-token check → userinfo → a new session). The BFF's session cookie is
+// never kept, so each sign-in adds a session instead of replacing one.
 func (h *harness) fillMemory(ctx context.Context, n int) (rssResult, error) {
 	res := rssResult{sessions: n}
 	var err error
@@ -202,7 +224,8 @@ func (h *harness) fillMemory(ctx context.Context, n int) (rssResult, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
-		next     atomic.Int64
+		signedIn atomic.Int64
+		chunk    atomic.Int64
 		wg       sync.WaitGroup
 		firstErr error
 		errOnce  sync.Once
@@ -212,9 +235,20 @@ func (h *harness) fillMemory(ctx context.Context, n int) (rssResult, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			br, err := newBrowser(h.bffMem.url, false)
-			for err == nil && next.Add(1) <= int64(n) {
-				err = br.signIn(ctx, false)
+			var err error
+			// Each chunk is one fill user in a new browser: the form once,
+			// then SSO sign-ins in the same IdP session.
+			for k := chunk.Add(1) - 1; err == nil && k*fillPerUser < int64(n); k = chunk.Add(1) - 1 {
+				var br *browser
+				if br, err = newBrowser(h.bffMem.url, false); err != nil {
+					break
+				}
+				br.username = fillUsername(k)
+				for i := k * fillPerUser; err == nil && i < min((k+1)*fillPerUser, int64(n)); i++ {
+					if err = br.signIn(ctx, false); err == nil {
+						signedIn.Add(1)
+					}
+				}
 			}
 			if err != nil && !errors.Is(ctx.Err(), context.Canceled) {
 				errOnce.Do(func() { firstErr = err; cancel() })
@@ -230,7 +264,7 @@ func (h *harness) fillMemory(ctx context.Context, n int) (rssResult, error) {
 		case <-done:
 			waiting = false
 		case <-tick.C:
-			k := min(next.Load(), int64(n))
+			k := signedIn.Load()
 			h.logf("  %d/%d sessions (%.0f sign-ins/s)", k, n, float64(k)/time.Since(start).Seconds())
 		}
 	}

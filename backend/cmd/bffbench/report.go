@@ -107,9 +107,9 @@ func (r *report) write(w io.Writer) error {
 			f.memoryUsage, footprintTarget, metOrMissed(f.memoryUsage <= footprintTarget), f.valueBytes, partsLine(f.parts))
 	}
 	if s := r.rss; s != nil {
-		p("- BFF (memory store) VmRSS: %.1f MiB before, %.1f MiB with %d more sessions (+%.0f bytes per session); Go heap (go_memstats_heap_alloc_bytes from its /metrics, which counts not-yet-collected garbage too): %.1f → %.1f MiB (+%.0f bytes per session). Method: %d real sign-ins through the BFF (/auth/sign-in → the dev IdP's SSO session, no form after the first → callback: code exchange, ID-token check, userinfo → new session), %d concurrent browsers, %.0f sign-ins/s (%s). All sessions belong to alice (one sub and one sid index entry each).",
+		p("- BFF (memory store) VmRSS: %.1f MiB before, %.1f MiB with %d more sessions (+%.0f bytes per session); Go heap (go_memstats_heap_alloc_bytes from its /metrics, which counts not-yet-collected garbage too): %.1f → %.1f MiB (+%.0f bytes per session). Method: %d real sign-ins through the BFF (/auth/sign-in → the dev IdP's SSO session, no form after the first → callback: code exchange, ID-token check, userinfo → new session), %d concurrent browsers, %.0f sign-ins/s (%s). The sessions belong to %d users, %d each (one IdP session per user; the BFF keeps at most 256 concurrent sessions per user).",
 			mib(s.before), mib(s.after), s.sessions, float64(s.after-s.before)/float64(s.sessions),
-			mib(s.heapBefore), mib(s.heapAfter), float64(s.heapAfter-s.heapBefore)/float64(s.sessions), s.sessions, fillWorkers, float64(s.sessions)/s.elapsed.Seconds(), s.elapsed.Round(1e9))
+			mib(s.heapBefore), mib(s.heapAfter), float64(s.heapAfter-s.heapBefore)/float64(s.sessions), s.sessions, fillWorkers, float64(s.sessions)/s.elapsed.Seconds(), s.elapsed.Round(1e9), len(fillUsers(s.sessions)), fillPerUser)
 	}
 	if len(r.scale) > 0 {
 		p("")

@@ -25,6 +25,7 @@ type browser struct {
 	client     *http.Client
 	jar        http.CookieJar
 	cookieName string // the session cookie's name
+	username   string // who signs in with the IdP's form (default alice; password alice's)
 }
 
 // newBrowser is a browser for the BFF at bffURL; unless keepSession, it
@@ -45,7 +46,7 @@ func newBrowserFor(serverURL, authPrefix, cookieName string, keepSession bool) (
 	if !keepSession {
 		j = forgetfulJar{jar}
 	}
-	b := &browser{bff: u, jar: j, cookieName: cookieName}
+	b := &browser{bff: u, jar: j, cookieName: cookieName, username: devidp.AliceUsername}
 	b.client = &http.Client{
 		Jar: j, Timeout: 15 * time.Second,
 		Transport: &http.Transport{MaxIdleConnsPerHost: 4},
@@ -79,7 +80,7 @@ func (j forgetfulJar) SetCookies(u *url.URL, cookies []*http.Cookie) {
 }
 
 // signIn runs the whole sign-in through the BFF: /auth/sign-in, the IdP's
-// form as alice (or "Continue with Discord" as nelly), the callback. It
+// form as b.username (or "Continue with Discord" as nelly), the callback. It
 // requires the callback's 303 to "/".
 func (b *browser) signIn(ctx context.Context, discord bool) error {
 	resp, err := b.signInAt(ctx, b.bff.String()+"/auth/sign-in?returnTo=%2F", discord)
@@ -103,7 +104,7 @@ func (b *browser) signInAt(ctx context.Context, start string, discord bool) (*ht
 	if discord {
 		resp, err = devidp.SignInWithDiscord(ctx, b.client, start)
 	} else {
-		resp, err = devidp.SignIn(ctx, b.client, start, devidp.AliceUsername, devidp.AlicePassword)
+		resp, err = devidp.SignIn(ctx, b.client, start, b.username, devidp.AlicePassword)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("sign in: %w", err)
