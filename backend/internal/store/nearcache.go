@@ -70,6 +70,27 @@ type nearBudget struct {
 	hits, misses         atomic.Int64
 	invalidations        atomic.Int64
 	flushes              atomic.Int64
+
+	// live are the caches of the connections that are open (a cache
+	// leaves on Close), for lookup.
+	mu   sync.RWMutex
+	live map[*connCache]struct{}
+}
+
+// lookup serves key from the cache of any open connection that holds it
+// live: what rueidis's DoCache would serve on a hit, without building the
+// command, a deadline or a round of its pipeline. A miss returns false
+// and the caller goes through DoCache.
+func (b *nearBudget) lookup(key string, now time.Time) (rueidis.RedisMessage, bool) {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	for c := range b.live {
+		if v, ok := c.peek(key, now); ok {
+			b.hits.Add(1)
+			return v, true
+		}
+	}
+	return rueidis.RedisMessage{}, false
 }
 
 // nearEntryOverhead is what a cached entry costs beyond its key and value
@@ -117,8 +138,35 @@ func (f *nearFlight) Wait(ctx context.Context) (rueidis.RedisMessage, error) {
 var _ rueidis.CacheStore = (*connCache)(nil)
 
 func newConnCache(b *nearBudget) *connCache {
-	return &connCache{budget: b, items: map[string]map[string]*list.Element{}, flights: map[string]map[string]*nearFlight{}}
+	c := &connCache{budget: b, items: map[string]map[string]*list.Element{}, flights: map[string]map[string]*nearFlight{}}
+	b.mu.Lock()
+	if b.live == nil {
+		b.live = map[*connCache]struct{}{}
+	}
+	b.live[c] = struct{}{}
+	b.mu.Unlock()
+	return c
 }
+
+// peek returns key's live GET entry, if any (lookup's half of Flight).
+func (c *connCache) peek(key string, now time.Time) (rueidis.RedisMessage, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	el, ok := c.items[key][getCmd]
+	if !ok || c.closed {
+		return rueidis.RedisMessage{}, false
+	}
+	e := el.Value.(*nearEntry)
+	if now.UnixMilli() >= e.xat {
+		return rueidis.RedisMessage{}, false
+	}
+	c.lru.MoveToFront(el)
+	return e.val, true
+}
+
+// getCmd is how rueidis names a cached GET (the cmd of Flight and
+// Update); TestNearCacheLookupFindsDoCacheEntries checks it.
+const getCmd = "GET"
 
 // Flight returns a live cached value (a hit), or the read already in
 // flight for the same key to wait for, or nothing: the caller reads Redis
@@ -232,6 +280,9 @@ func (c *connCache) Delete(keys []rueidis.RedisMessage) {
 // Close drops every entry and fails the reads in flight: the connection
 // that carried this cache's invalidations is gone.
 func (c *connCache) Close(err error) {
+	c.budget.mu.Lock()
+	delete(c.budget.live, c)
+	c.budget.mu.Unlock()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {

@@ -169,3 +169,31 @@ func TestConnCacheBounds(t *testing.T) {
 		t.Fatal("a value larger than the whole budget was cached")
 	}
 }
+
+// GetCached's fast path finds what DoCache cached: the command name it
+// looks under is rueidis's.
+func TestNearCacheLookupFindsDoCacheEntries(t *testing.T) {
+	srv := redistest.Start(t)
+	r, err := OpenRedis(srv.URL(), RedisOptions{NearCache: NearCache{Entries: 10}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	ctx := context.Background()
+	if err := r.Set(ctx, "k", []byte("v"), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := r.GetCached(ctx, "k"); err != nil || string(v) != "v" {
+		t.Fatalf("GetCached = %q, %v", v, err)
+	}
+	m, ok := r.near.lookup("k", time.Now())
+	if !ok {
+		t.Fatal("lookup does not find the entry DoCache stored")
+	}
+	if s, _ := m.ToString(); s != "v" {
+		t.Fatalf("lookup = %q", s)
+	}
+	if _, ok := r.near.lookup("other", time.Now()); ok {
+		t.Fatal("lookup found a key never read")
+	}
+}

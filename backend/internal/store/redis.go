@@ -381,6 +381,12 @@ func (r *Redis) GetCached(ctx context.Context, key string) ([]byte, error) {
 	if r.near == nil {
 		return r.Get(ctx, key)
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if m, ok := r.near.lookup(key, time.Now()); ok {
+		return cachedValue(m)
+	}
 	ctx, cancel, err := r.begin(ctx)
 	if err != nil {
 		return nil, err
@@ -388,21 +394,31 @@ func (r *Redis) GetCached(ctx context.Context, key string) ([]byte, error) {
 	defer cancel()
 	var v []byte
 	err = r.retry(ctx, func(c rueidis.Client) error {
-		s, err := c.DoCache(ctx, c.B().Get().Key(key).Cache(), r.nearTTL).ToString()
-		if rueidis.IsRedisNil(err) {
-			v = nil
-			return nil
-		}
-		if err != nil {
+		m, err := c.DoCache(ctx, c.B().Get().Key(key).Cache(), r.nearTTL).ToMessage()
+		if err != nil && !rueidis.IsRedisNil(err) {
 			return err
 		}
-		v = make([]byte, len(s)) // callers may keep or change it
-		copy(v, s)
-		return nil
+		v, err = cachedValue(m)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store: redis get: %w", err)
 	}
+	return v, nil
+}
+
+// cachedValue is the value of a GET reply: nil for a nil reply, else a
+// copy (callers may keep or change it).
+func cachedValue(m rueidis.RedisMessage) ([]byte, error) {
+	if m.IsNil() {
+		return nil, nil
+	}
+	s, err := m.ToString()
+	if err != nil {
+		return nil, err
+	}
+	v := make([]byte, len(s)) // non-nil even for the empty value
+	copy(v, s)
 	return v, nil
 }
 
