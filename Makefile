@@ -1,13 +1,16 @@
 # The two commands a newcomer needs:
 #   make run    — the product, offline and zero-config (bff dev + built SPA)
 #   make test   — every test: Go (unit, integration, contract, fuzz seeds),
-#                 the SPA's unit tests, the spec lint and the browser tests
+#                 the SPA's unit tests, the spec lint and the browser tests.
+#                 It sets itself up (test-deps): installs redis-server,
+#                 redis-sentinel, nginx and chromium with apt when run as
+#                 root, or stops naming the packages to install; npm ci.
 SHELL := /bin/bash
 GO ?= go
 NPM ?= npm
 FRONTEND := frontend
 
-.PHONY: run test test-go test-frontend test-e2e test-logto lint build bench frontend-deps frontend-build fuzz clean
+.PHONY: run test test-deps test-go test-frontend test-e2e test-logto lint build bench frontend-deps frontend-build fuzz clean
 
 run: frontend-build
 	BFF_SPA_DIR=$(FRONTEND)/dist $(GO) run ./backend/cmd/bff dev
@@ -15,11 +18,17 @@ run: frontend-build
 build: frontend-build
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/bff ./backend/cmd/bff
 
-test: test-go test-frontend test-e2e
+test: test-deps test-go test-frontend test-e2e
 
-test-go:
+# Installs (as root, with apt) or names what the tests need; see the script.
+test-deps:
+	@.ci/test-deps
+
+# CI=true: a missing redis-server or nginx fails its tests instead of
+# skipping them (test-deps has made sure they are there).
+test-go: test-deps
 	$(GO) vet ./...
-	$(GO) test -count=1 -timeout 15m ./...
+	CI=true $(GO) test -count=1 -timeout 15m ./...
 
 # Opt-in: bff logto setup/doctor and the BFF's flows against a real Logto
 # 1.37.1 built by ../shared/reallogto/setup.sh. RESETS that Logto's tenant.
@@ -38,7 +47,7 @@ frontend-build: frontend-deps
 test-frontend: frontend-deps
 	@if [ -f $(FRONTEND)/package.json ]; then cd $(FRONTEND) && $(NPM) run check && $(NPM) test; fi
 
-test-e2e: frontend-build
+test-e2e: test-deps frontend-build
 	@if [ -f $(FRONTEND)/package.json ]; then cd $(FRONTEND) && $(NPM) run e2e; fi
 
 lint:

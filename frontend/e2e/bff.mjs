@@ -78,6 +78,8 @@ export async function startBff({ binary, repoRoot, spaDir, logFile }) {
       BFF_LISTEN: `127.0.0.1:${port}`,
       BFF_PUBLIC_URL: origin,
       DEV_IDP_LISTEN: `127.0.0.1:${idpPort}`,
+      // /metrics has its own listener; a free port, never the fixed default.
+      BFF_METRICS_LISTEN: '127.0.0.1:0',
       BFF_DEV_EXPOSE_TOKENS: '1',
     },
   });

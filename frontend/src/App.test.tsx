@@ -8,10 +8,10 @@ import { alice, jsonResponse } from './test/fixtures';
 let fetchMock: ReturnType<typeof vi.fn<typeof fetch>>;
 
 /** Renders the real app (real API client and store) against a scripted fetch. */
-function renderApp(authError: string | null = null) {
+function renderApp(authError: string | null = null, apiTarget: string | null = 'demo/hello') {
   const api = createBffApi();
   const store = createSessionStore(api);
-  return render(<App api={api} store={store} authError={authError} apiTarget="demo/hello" />);
+  return render(<App api={api} store={store} authError={authError} apiTarget={apiTarget} />);
 }
 
 function route(handler: (path: string) => Response | Promise<Response>) {
@@ -98,6 +98,17 @@ describe('App', () => {
     expect(screen.getByRole('link', { name: 'Sign in' }).getAttribute('href')).toBe(
       '/auth/sign-in?returnTo=%2F%23%2Fapi',
     );
+  });
+
+  it('has no API view, link or call when the build names no API route', async () => {
+    route((path) => (path === '/api/me' ? jsonResponse(200, alice) : new Response(null, { status: 404 })));
+    window.location.hash = '#/api';
+    renderApp(null, null);
+    expect(await screen.findByRole('heading', { level: 1, name: 'Alice Example' })).toBeTruthy();
+    expect(screen.queryByRole('link', { name: 'API' })).toBeNull();
+    expect(screen.getByRole('link', { name: 'Profile' })).toBeTruthy();
+    const paths = fetchMock.mock.calls.map(([input]) => new URL((input as Request).url).pathname);
+    expect(paths.filter((p) => p.startsWith('/api/proxy'))).toEqual([]);
   });
 
   it('re-checks the session when the window regains focus', async () => {

@@ -20,8 +20,8 @@ export interface AppProps {
   store: SessionStore;
   /** `authError` taken from the URL at start-up, or null. */
   authError: string | null;
-  /** `<route>/<path>` for the API view. */
-  apiTarget: string;
+  /** `<route>/<path>` for the API view, or null for no API view. */
+  apiTarget: string | null;
 }
 
 const APP_NAME = 'Logto BFF demo';
@@ -33,13 +33,15 @@ function focusHeading(): void {
 /** The whole page: header, optional sign-in error, and the view for the session state and route. */
 export function App({ api, store, authError: initialAuthError, apiTarget }: AppProps) {
   const session = useSyncExternalStore(store.subscribe, store.getState);
-  const route = useRoute();
+  const hashRoute = useRoute();
+  // Without an API target there is no API view: #/api shows the profile.
+  const route = apiTarget === null ? 'profile' : hashRoute;
   const [authError, setAuthError] = useState(initialAuthError);
   useSessionChecks(store, session);
 
   const signedIn = session.status === 'signed_in';
   const me = signedIn ? session.me : null;
-  const [proxy, callProxy] = useProxyCall(api, apiTarget, me?.user.sub ?? null);
+  const [proxy, callProxy] = useProxyCall(api, apiTarget ?? '', me?.user.sub ?? null);
 
   // The API view calls the API once when first shown.
   useEffect(() => {
@@ -76,7 +78,7 @@ export function App({ api, store, authError: initialAuthError, apiTarget }: AppP
       >
         Skip to content
       </a>
-      <Header me={me} route={route} />
+      <Header me={me} route={route} showApi={apiTarget !== null} />
       <main id="main" className="main" tabIndex={-1}>
         {authError && (
           <AuthErrorBanner
@@ -93,7 +95,9 @@ export function App({ api, store, authError: initialAuthError, apiTarget }: AppP
           <SignedOutView expired={session.expired} returnTo={returnToFor(window.location)} />
         )}
         {me && route === 'profile' && <ProfileView me={me} />}
-        {me && route === 'api' && <ApiView target={apiTarget} state={proxy} onCall={callProxy} />}
+        {me && route === 'api' && apiTarget !== null && (
+          <ApiView target={apiTarget} state={proxy} onCall={callProxy} />
+        )}
       </main>
       <footer className="footer">
         <p>

@@ -1,7 +1,7 @@
 /// <reference types="vite/client" />
 
 interface ImportMetaEnv {
-  /** `<route>/<path>` the API view calls under /api/proxy (default `demo/hello`). */
+  /** `<route>/<path>` the API view calls under /api/proxy (unset: `demo/hello`; empty: no API view). */
   readonly VITE_API_ROUTE?: string;
 }
 

@@ -96,6 +96,11 @@ func runDev(ctx context.Context, getenv func(string) string, stdout, stderr io.W
 	if err != nil {
 		return configError{err}
 	}
+	metricsLn, err := listenLoopback(cfg.MetricsListen)
+	if err != nil {
+		return fmt.Errorf("bff dev listens on loopback only (%s=%q): %w", config.EnvMetricsListen, cfg.MetricsListen, err)
+	}
+	defer metricsLn.Close()
 	logger, requests := newLogger(cfg, stderr)
 	logger.Warn("bff dev: DEVELOPMENT ONLY — built-in identity provider with fixed users and plain-text passwords; never expose it")
 
@@ -140,11 +145,11 @@ func runDev(ctx context.Context, getenv func(string) string, stdout, stderr io.W
 		<-demoDone
 	}()
 
-	writeDevBanner(stdout, cfg, idp, demoUpstream)
-	return serve(ctx, cfg, bffLn, logger, requests, ro)
+	writeDevBanner(stdout, cfg, idp, demoUpstream, metricsLn.Addr().String())
+	return serve(ctx, cfg, bffLn, metricsLn, logger, requests, ro)
 }
 
-func writeDevBanner(w io.Writer, cfg *config.Config, idp *devidp.Provider, demoUpstream string) {
+func writeDevBanner(w io.Writer, cfg *config.Config, idp *devidp.Provider, demoUpstream, metricsAddr string) {
 	line := strings.Repeat("=", 72)
 	fmt.Fprintf(w, "%s\n  bff dev — FOR DEVELOPMENT ONLY. Do not expose these ports.\n%s\n", line, line)
 	fmt.Fprintf(w, "  Open:     %s/\n", cfg.PublicURL)
@@ -165,11 +170,7 @@ func writeDevBanner(w io.Writer, cfg *config.Config, idp *devidp.Provider, demoU
 		}
 		fmt.Fprintf(w, "  API:      %s/api/proxy/%s/… → %s, token for %s%s\n", cfg.PublicURL, r.Name, r.Upstream.Redacted(), target, note)
 	}
-	if cfg.MetricsListen == "" {
-		fmt.Fprintf(w, "  Metrics:  %s/metrics\n", cfg.PublicURL)
-	} else {
-		fmt.Fprintf(w, "  Metrics:  http://%s/metrics\n", cfg.MetricsListen)
-	}
+	fmt.Fprintf(w, "  Metrics:  http://%s/metrics\n", metricsAddr)
 	fmt.Fprintf(w, "\n%s\n%s\n", strings.TrimRight(idp.Describe(), "\n"), line)
 }
 

@@ -14,11 +14,14 @@ import (
 	"time"
 
 	"github.com/logto-bff/bff/backend/internal/authflow"
+	"github.com/logto-bff/bff/backend/internal/background"
 	"github.com/logto-bff/bff/backend/internal/config"
 	"github.com/logto-bff/bff/backend/internal/httpapi"
 	"github.com/logto-bff/bff/backend/internal/metrics"
+	"github.com/logto-bff/bff/backend/internal/revocation"
 	"github.com/logto-bff/bff/backend/internal/session"
 	"github.com/logto-bff/bff/backend/internal/signin"
+	"github.com/logto-bff/bff/backend/internal/store"
 )
 
 // Server limits.
@@ -29,6 +32,10 @@ const (
 	writeTimeout      = 60 * time.Second
 	idleTimeout       = 120 * time.Second
 	shutdownTimeout   = 15 * time.Second
+	// drainTimeout bounds the wait, after the servers have stopped, for
+	// background work (revocations, the save of rotated tokens): with
+	// shutdownTimeout it stays within a 30 s termination grace period.
+	drainTimeout = 10 * time.Second
 )
 
 // usageError is a bad command line (exit status 2).
@@ -62,8 +69,7 @@ type Ready struct {
 	PublicURL string
 	// IssuerURL is the identity provider's issuer.
 	IssuerURL string
-	// MetricsAddr is the separate /metrics listener's address, or "" when
-	// /metrics is served on Addr.
+	// MetricsAddr is the /metrics listener's address (never Addr).
 	MetricsAddr string
 }
 
@@ -95,6 +101,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		if args[1] == "-h" || args[1] == "--help" {
 			return writeUsage(stdout)
 		}
+		if cmd == "healthcheck" {
+			return runHealthcheck(ctx, args[1:], getenv)
+		}
 		return usageError{fmt.Sprintf("unexpected argument %q (see bff --help)", args[1])}
 	}
 	switch cmd {
@@ -103,7 +112,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "dev":
 		return runDev(ctx, getenv, stdout, stderr, ro)
 	case "healthcheck":
-		return runHealthcheck(ctx, getenv)
+		return runHealthcheck(ctx, nil, getenv)
 	case "-h", "--help", "help":
 		return writeUsage(stdout)
 	default:
@@ -116,6 +125,10 @@ func writeUsage(w io.Writer) error {
   bff              serve, configured from the environment
   bff dev          serve against the built-in development identity provider (never in production)
   bff healthcheck  exit 0 when the local server's /healthz answers (for Docker)
+  bff healthcheck --namespace-owner URL
+                   the same, once URL (the owner of a shared network namespace)
+                   answers; if it does not, stop this container's server so that
+                   it restarts in the owner's new namespace
   bff logto setup  create or repair the app, Discord connector and API resources in Logto (bff logto --help)
   bff logto doctor check these settings against Logto (bff logto --help)
   bff --help       this help
@@ -148,7 +161,12 @@ func runServe(ctx context.Context, getenv func(string) string, stderr io.Writer,
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
-	return serve(ctx, cfg, ln, logger, requests, ro)
+	defer ln.Close()
+	metricsLn, err := net.Listen("tcp", cfg.MetricsListen)
+	if err != nil {
+		return fmt.Errorf("listen on %s (%s): %w", cfg.MetricsListen, config.EnvMetricsListen, err)
+	}
+	return serve(ctx, cfg, ln, metricsLn, logger, requests, ro)
 }
 
 // newLogger is the logger of cfg's format and level on w, and in JSON
@@ -176,20 +194,25 @@ func newSessions(cfg *config.Config, logger *slog.Logger) (*session.Manager, err
 	return session.NewMemory(scfg)
 }
 
-// serve runs the BFF on ln (and /metrics on BFF_METRICS_LISTEN when set)
-// until ctx ends, then shuts down gracefully.
-func serve(ctx context.Context, cfg *config.Config, ln net.Listener, logger *slog.Logger, requests *httpapi.RequestLog, ro runOptions) error {
+// openRevocationStore opens the store that records undelivered
+// revocations for every replica: the Redis sessions live in, or one in
+// memory (a single replica). Once the sessions live on store.Store as well,
+// this is the same store.
+func openRevocationStore(cfg *config.Config) (store.Store, error) {
+	if cfg.SessionStore == config.StoreRedis {
+		return store.OpenRedis(cfg.RedisURL, store.RedisOptions{})
+	}
+	return store.NewMemory(store.MemoryOptions{}), nil
+}
+
+// serve runs the BFF on ln and /metrics on metricsLn (never on ln) until
+// ctx ends, then shuts down gracefully. It closes both listeners, and
+// requests (the request-line writer, nil in text format) last.
+func serve(ctx context.Context, cfg *config.Config, ln, metricsLn net.Listener, logger *slog.Logger, requests *httpapi.RequestLog, ro runOptions) error {
 	defer ln.Close()
+	defer metricsLn.Close()
 	if requests != nil {
 		defer requests.Close() // after the servers stopped: the last lines
-	}
-	var metricsLn net.Listener
-	if cfg.MetricsListen != "" {
-		var err error
-		if metricsLn, err = net.Listen("tcp", cfg.MetricsListen); err != nil {
-			return fmt.Errorf("listen on %s (%s): %w", cfg.MetricsListen, config.EnvMetricsListen, err)
-		}
-		defer metricsLn.Close()
 	}
 	sessions, err := newSessions(cfg, logger)
 	if err != nil {
@@ -215,6 +238,21 @@ func serve(ctx context.Context, cfg *config.Config, ln net.Listener, logger *slo
 	}, authflow.DiscoveryOptions{Logger: logger.With("component", "discovery")})
 
 	m := metrics.New()
+	bg := background.New(logger.With("component", "background"))
+	revStore, err := openRevocationStore(cfg)
+	if err != nil {
+		return fmt.Errorf("revocation store: %w", err)
+	}
+	defer revStore.Close()
+	revoker := revocation.New(revocation.Config{Background: bg, Store: revStore, Logger: logger.With("component", "revocation")})
+	// Any replica delivers the revocations any replica could not.
+	sweepCtx, stopSweep := context.WithCancel(ctx)
+	defer stopSweep()
+	sweeping := make(chan struct{})
+	go func() {
+		defer close(sweeping)
+		revoker.Run(sweepCtx, disc)
+	}()
 	handler, err := httpapi.New(httpapi.Options{
 		Sessions:      sessions,
 		SignIn:        keeper,
@@ -228,31 +266,23 @@ func serve(ctx context.Context, cfg *config.Config, ln net.Listener, logger *slo
 		RefreshMargin: cfg.RefreshMargin,
 		Routes:        cfg.APIRoutes,
 		Metrics:       m,
-		ServeMetrics:  metricsLn == nil,
+		Background:    bg,
+		Revoker:       revoker,
 	})
 	if err != nil {
 		return err
 	}
-	servers := []*http.Server{newServer(ctx, handler, logger)}
-	listeners := []net.Listener{ln}
-	ready := Ready{Addr: ln.Addr().String(), PublicURL: cfg.PublicURL, IssuerURL: cfg.Issuer()}
-	if metricsLn != nil {
-		mux := http.NewServeMux()
-		mux.Handle("GET /metrics", m.Handler())
-		servers = append(servers, newServer(ctx, mux, logger))
-		listeners = append(listeners, metricsLn)
-		ready.MetricsAddr = metricsLn.Addr().String()
-	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", m.Handler())
+	servers := []*http.Server{newServer(ctx, handler, logger), newServer(ctx, mux, logger)}
+	listeners := []net.Listener{ln, metricsLn}
+	ready := Ready{Addr: ln.Addr().String(), PublicURL: cfg.PublicURL, IssuerURL: cfg.Issuer(), MetricsAddr: metricsLn.Addr().String()}
 	served := make(chan error, len(servers))
 	for i, srv := range servers {
 		go func() { served <- srv.Serve(listeners[i]) }()
 	}
-	metricsAt := "main listener"
-	if ready.MetricsAddr != "" {
-		metricsAt = ready.MetricsAddr
-	}
 	logger.Info("listening", "addr", ready.Addr, "public_url", cfg.PublicURL, "issuer", cfg.Issuer(),
-		"session_store", cfg.SessionStore, "spa_dir", cfg.SPADir, "api_routes", len(cfg.APIRoutes), "metrics", metricsAt)
+		"session_store", cfg.SessionStore, "spa_dir", cfg.SPADir, "api_routes", len(cfg.APIRoutes), "metrics", ready.MetricsAddr)
 	if ro.ready != nil {
 		ro.ready(ready)
 	}
@@ -270,6 +300,13 @@ func serve(ctx context.Context, cfg *config.Config, ln net.Listener, logger *slo
 		if err := srv.Shutdown(sctx); err != nil {
 			errs = append(errs, fmt.Errorf("shutdown: %w", err))
 		}
+	}
+	// No request is running any more: wait for the work they left behind
+	// (it needs the stores, closed by the deferred Close after this). The
+	// sweep ends with ctx; a revocation it could not finish stays recorded.
+	<-sweeping
+	if err := bg.Drain(drainTimeout); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

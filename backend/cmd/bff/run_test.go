@@ -18,6 +18,7 @@ import (
 
 	"github.com/logto-bff/bff/backend/internal/config"
 	"github.com/logto-bff/bff/backend/internal/devidp"
+	"github.com/logto-bff/bff/backend/internal/devidp/devidptest"
 )
 
 type syncBuffer struct {
@@ -46,6 +47,9 @@ type running struct {
 // startRun runs the whole program in a goroutine and waits until it is ready.
 func startRun(t *testing.T, args []string, env map[string]string) *running {
 	t.Helper()
+	if _, ok := env[config.EnvMetricsListen]; !ok {
+		env[config.EnvMetricsListen] = "127.0.0.1:0" // never the fixed default port in a test
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{stdout: &syncBuffer{}, stderr: &syncBuffer{}}
 	readyCh := make(chan Ready, 1)
@@ -144,7 +148,7 @@ func signInAlice(t *testing.T, c *http.Client, base string) {
 	if resp.StatusCode != http.StatusFound {
 		t.Fatalf("sign-in = %d %s", resp.StatusCode, body)
 	}
-	final, err := devidp.SignIn(context.Background(), c, resp.Header.Get("Location"), devidp.AliceUsername, devidp.AlicePassword)
+	final, err := devidptest.SignIn(context.Background(), c, resp.Header.Get("Location"), devidp.AliceUsername, devidp.AlicePassword)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,7 +217,7 @@ func TestRunServesFromEnvironment(t *testing.T) {
 	if code, name, body := meName(t, c, base); code != http.StatusOK || name != "Alice Example" {
 		t.Fatalf("/api/me = %d %s", code, body)
 	}
-	// BFF_METRICS_LISTEN: /metrics there, not on the main listener.
+	// /metrics on its own listener, never on the main one.
 	if resp, m := get(t, c, "http://"+r.ready.MetricsAddr+"/metrics"); resp.StatusCode != http.StatusOK || !strings.Contains(string(m), `bff_sign_ins_total{result="success"} 1`) {
 		t.Errorf("separate /metrics = %d:\n%s", resp.StatusCode, m)
 	}
@@ -322,9 +326,17 @@ func TestRunDev(t *testing.T) {
 	if !strings.Contains(out, "/api/proxy/demo/hello") {
 		t.Errorf("banner does not show the demo API:\n%s", out)
 	}
-	// /metrics on the main listener by default.
-	if resp, m := get(t, c, r.ready.PublicURL+"/metrics"); resp.StatusCode != http.StatusOK || !strings.Contains(string(m), `bff_proxy_upstream_duration_seconds_count{code="200",route="demo"} 1`) {
+	// bff dev too: /metrics on its own (loopback) listener, shown in the
+	// banner, and 404 on the main listener.
+	metricsURL := "http://" + r.ready.MetricsAddr + "/metrics"
+	if !strings.Contains(out, metricsURL) {
+		t.Errorf("banner does not show %s:\n%s", metricsURL, out)
+	}
+	if resp, m := get(t, c, metricsURL); resp.StatusCode != http.StatusOK || !strings.Contains(string(m), `bff_proxy_upstream_duration_seconds_count{code="200",route="demo"} 1`) {
 		t.Errorf("/metrics = %d:\n%s", resp.StatusCode, m)
+	}
+	if resp, _ := get(t, c, r.ready.PublicURL+"/metrics"); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("/metrics on the main listener = %d, want 404", resp.StatusCode)
 	}
 	// Sign-out reaches the IdP's end session; its back-channel logout
 	// (session required, so with sid) reaches the BFF and is accepted.
@@ -340,12 +352,12 @@ func TestRunDev(t *testing.T) {
 	if resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("sign-out = %d", resp.StatusCode)
 	}
-	final, err := devidp.SignOut(context.Background(), c, resp.Header.Get("Location"))
+	final, err := devidptest.SignOut(context.Background(), c, resp.Header.Get("Location"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	final.Body.Close()
-	if resp, m := get(t, c, r.ready.PublicURL+"/metrics"); !strings.Contains(string(m), `bff_backchannel_logouts_total{result="success"} 1`) {
+	if resp, m := get(t, c, metricsURL); !strings.Contains(string(m), `bff_backchannel_logouts_total{result="success"} 1`) {
 		t.Errorf("no successful back-channel logout in /metrics (%d)", resp.StatusCode)
 	}
 	for _, tok := range issued {
@@ -369,6 +381,7 @@ func TestRunDevRefusesNonLoopback(t *testing.T) {
 		{config.EnvListen: "127.0.0.1:0", envDevIDPListen: ":0"},
 		{config.EnvListen: "example.com:0", envDevIDPListen: "127.0.0.1:0"},
 		{config.EnvListen: "127.0.0.1:0", envDevIDPListen: "127.0.0.1:0", config.EnvPublicURL: "https://app.example.com"},
+		{config.EnvListen: "127.0.0.1:0", envDevIDPListen: "127.0.0.1:0", config.EnvMetricsListen: ":0"},
 	} {
 		err := run(context.Background(), []string{"dev"}, func(k string) string { return env[k] }, io.Discard, io.Discard)
 		if err == nil || !strings.Contains(err.Error(), "loopback") {
@@ -431,11 +444,37 @@ func TestHealthcheckDefaultsToLoopback(t *testing.T) {
 	defer srv.Close()
 	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
 	for _, listen := range []string{":" + port, "0.0.0.0:" + port, "127.0.0.1:" + port} {
-		if err := runHealthcheck(context.Background(), func(string) string { return listen }); err != nil {
+		if err := runHealthcheck(context.Background(), nil, func(string) string { return listen }); err != nil {
 			t.Errorf("%s: %v", listen, err)
 		}
 	}
-	if err := runHealthcheck(context.Background(), func(string) string { return "nonsense" }); exitCode(err) != 2 {
+	if err := runHealthcheck(context.Background(), nil, func(string) string { return "nonsense" }); exitCode(err) != 2 {
 		t.Errorf("bad BFF_LISTEN: %v", err)
+	}
+}
+
+// TestHealthcheckNamespaceOwner: with --namespace-owner, the check fails
+// when the owner does not answer even though the BFF itself is healthy,
+// and never signals a PID 1 that is not this program.
+func TestHealthcheckNamespaceOwner(t *testing.T) {
+	bff := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) }))
+	defer bff.Close()
+	owner := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) }))
+	getenv := func(string) string { return bff.Listener.Addr().String() }
+	check := func(args ...string) error {
+		return run(context.Background(), append([]string{"healthcheck"}, args...), getenv, io.Discard, io.Discard)
+	}
+	if err := check("--namespace-owner", owner.URL+"/index.html"); err != nil {
+		t.Fatalf("owner up: %v", err)
+	}
+	owner.Close() // the owner is gone; the BFF still answers
+	err := check("--namespace-owner", owner.URL+"/index.html")
+	if err == nil || !strings.Contains(err.Error(), "namespace owner unreachable") || strings.Contains(err.Error(), "stopping") {
+		t.Fatalf("owner gone: err = %v, want a failure that stops nothing (PID 1 here is not bff)", err)
+	}
+	for _, args := range [][]string{{"--namespace-owner"}, {"--namespace-owner", "localhost:80"}, {"--owner", "http://x"}} {
+		if err := check(args...); exitCode(err) != 2 {
+			t.Errorf("%v: err = %v, want a usage error", args, err)
+		}
 	}
 }

@@ -36,6 +36,7 @@ const (
 type bffProc struct {
 	store   string // config.StoreRedis or config.StoreMemory
 	url     string // http://127.0.0.1:port
+	metrics string // http://127.0.0.1:port of its own /metrics listener
 	logPath string
 	c       *child
 	cookie  string // "bff-session=<value>" of the benchmark session
@@ -138,6 +139,11 @@ func setup(ctx context.Context, o options, progress io.Writer) (*harness, error)
 			return h, err
 		}
 		b.url = "http://127.0.0.1:" + strconv.Itoa(port)
+		if port, err = freePort(); err != nil {
+			idpLn.Close()
+			return h, err
+		}
+		b.metrics = "http://127.0.0.1:" + strconv.Itoa(port)
 		redirects = append(redirects, b.url+"/auth/callback")
 		postLogout = append(postLogout, b.url+"/")
 	}
@@ -231,6 +237,7 @@ func (h *harness) startBFF(ctx context.Context, b *bffProc, redisAddr string) er
 		config.EnvLogtoResources: devidp.DefaultResourceIndicator,
 		config.EnvPublicURL:      b.url,
 		config.EnvListen:         strings.TrimPrefix(b.url, "http://"),
+		config.EnvMetricsListen:  strings.TrimPrefix(b.metrics, "http://"),
 		config.EnvSessionSecret:  rand.Text() + rand.Text(),
 		config.EnvSessionStore:   b.store,
 		config.EnvCookieSecure:   "false",

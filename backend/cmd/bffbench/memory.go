@@ -58,9 +58,9 @@ type rssResult struct {
 }
 
 // heapAlloc reads go_memstats_heap_alloc_bytes from the BFF's /metrics
-// (served on the main listener when BFF_METRICS_LISTEN is unset).
-func heapAlloc(ctx context.Context, bffURL string) (int64, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, bffURL+"/metrics", nil)
+// (on its own listener, metricsURL).
+func heapAlloc(ctx context.Context, metricsURL string) (int64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, metricsURL+"/metrics", nil)
 	if err != nil {
 		return 0, err
 	}
@@ -217,7 +217,7 @@ func (h *harness) fillMemory(ctx context.Context, n int) (rssResult, error) {
 	if res.before, err = vmRSS(h.bffMem.c.pid()); err != nil {
 		return res, err
 	}
-	if res.heapBefore, err = heapAlloc(ctx, h.bffMem.url); err != nil {
+	if res.heapBefore, err = heapAlloc(ctx, h.bffMem.metrics); err != nil {
 		return res, err
 	}
 	h.logf("signing in %d sessions on the memory-store BFF (%d workers; RSS before: %.1f MiB)", n, fillWorkers, mib(res.before))
@@ -280,7 +280,7 @@ func (h *harness) fillMemory(ctx context.Context, n int) (rssResult, error) {
 	if res.after, err = vmRSS(h.bffMem.c.pid()); err != nil {
 		return res, err
 	}
-	if res.heapAfter, err = heapAlloc(ctx, h.bffMem.url); err != nil {
+	if res.heapAfter, err = heapAlloc(ctx, h.bffMem.metrics); err != nil {
 		return res, err
 	}
 	if err := checkMe(ctx, h.bffMem.url, h.bffMem.cookie, devidp.AliceID); err != nil {

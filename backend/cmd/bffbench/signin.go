@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/logto-bff/bff/backend/internal/devidp"
+	"github.com/logto-bff/bff/backend/internal/devidp/devidptest"
 )
 
 // sessionCookieName is the BFF's cookie on plain http (BFF_COOKIE_SECURE=false).
@@ -102,9 +103,9 @@ func (b *browser) signInAt(ctx context.Context, start string, discord bool) (*ht
 		err  error
 	)
 	if discord {
-		resp, err = devidp.SignInWithDiscord(ctx, b.client, start)
+		resp, err = devidptest.SignInWithDiscord(ctx, b.client, start)
 	} else {
-		resp, err = devidp.SignIn(ctx, b.client, start, b.username, devidp.AlicePassword)
+		resp, err = devidptest.SignIn(ctx, b.client, start, b.username, devidp.AlicePassword)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("sign in: %w", err)

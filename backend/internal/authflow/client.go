@@ -103,8 +103,9 @@ type Client struct {
 	// tokenHTTP is http with refreshParams in front (refresh grants).
 	tokenHTTP *http.Client
 	// logoutKeys is the provider's JWKS for logout tokens (fetched lazily,
-	// cached, refetched on an unknown kid).
-	logoutKeys oidc.KeySet
+	// cached, refetched on an unknown kid at most once per
+	// KeySetRefetchInterval).
+	logoutKeys *limitedKeySet
 	// probe caches the last reachability check (Probe).
 	probe *prober
 }
@@ -144,7 +145,10 @@ func Discover(ctx context.Context, cfg Config) (*Client, error) {
 	}
 	// Logout tokens are verified with their own go-oidc verifier (see
 	// LogoutVerifier) over this key set; nothing is fetched until then.
-	c.logoutKeys = oidc.NewRemoteKeySet(c.ctx(context.Background()), c.meta.JWKSURI)
+	// Anyone can POST a logout token, so its refetches are rate-limited.
+	// (ID tokens come from the token endpoint itself, over a channel no
+	// client controls: they keep go-oidc's key set.)
+	c.logoutKeys = newLimitedKeySet(c.http, c.meta.JWKSURI, KeySetRefetchInterval, cfg.Now)
 	// Algorithms come from discovery (Logto: ES384); expiry is checked by
 	// verifyIDToken with leeway, because go-oidc has none.
 	c.verifier = provider.Verifier(&oidc.Config{ClientID: cfg.ClientID, SkipExpiryCheck: true, Now: cfg.Now})

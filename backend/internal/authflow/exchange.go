@@ -83,11 +83,12 @@ func (c *Client) Exchange(ctx context.Context, code string, attempt Attempt) (*R
 		SID:     claims.SID,
 		Me:      me,
 		Tokens: Tokens{
-			AccessToken:       tok.AccessToken,
-			RefreshToken:      tok.RefreshToken,
-			IDToken:           rawID,
-			Scope:             scope,
-			AccessTokenExpiry: c.expiry(now, tok),
+			AccessToken:         tok.AccessToken,
+			RefreshToken:        tok.RefreshToken,
+			IDToken:             rawID,
+			Scope:               scope,
+			AccessTokenExpiry:   c.expiry(now, tok),
+			AccessTokenLifetime: lifetime(now, tok),
 		},
 		AuthenticatedAt: authAt,
 	}, nil
@@ -99,6 +100,18 @@ func (c *Client) expiry(now time.Time, tok *oauth2.Token) time.Time {
 		return now.Add(time.Duration(tok.ExpiresIn) * time.Second)
 	}
 	return tok.Expiry
+}
+
+// lifetime is the token's lifetime as issued (expires_in), or 0 when the
+// response did not say.
+func lifetime(now time.Time, tok *oauth2.Token) time.Duration {
+	if tok.ExpiresIn > 0 {
+		return time.Duration(tok.ExpiresIn) * time.Second
+	}
+	if !tok.Expiry.IsZero() && tok.Expiry.After(now) {
+		return tok.Expiry.Sub(now)
+	}
+	return 0
 }
 
 // VerifyIDToken checks an ID token's signature (discovery's algorithms,

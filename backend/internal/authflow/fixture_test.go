@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/logto-bff/bff/backend/internal/devidp"
+	"github.com/logto-bff/bff/backend/internal/devidp/devidptest"
 )
 
 const (
@@ -136,9 +137,9 @@ func (f *fixture) signIn(t *testing.T, p SignInParams, discord bool) (Attempt, u
 	}
 	ctx := context.Background()
 	if discord {
-		resp, err := devidp.SignInWithDiscord(ctx, f.browser(t), authURL)
+		resp, err := devidptest.SignInWithDiscord(ctx, f.browser(t), authURL)
 		return attempt, callbackQuery(t, resp, err)
 	}
-	resp, err := devidp.SignIn(ctx, f.browser(t), authURL, devidp.AliceUsername, devidp.AlicePassword)
+	resp, err := devidptest.SignIn(ctx, f.browser(t), authURL, devidp.AliceUsername, devidp.AlicePassword)
 	return attempt, callbackQuery(t, resp, err)
 }

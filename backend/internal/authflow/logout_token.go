@@ -68,6 +68,9 @@ type LogoutVerifierOptions struct {
 // Logto sends them. It is safe for concurrent use.
 type LogoutVerifier struct {
 	verifier *oidc.IDTokenVerifier
+	issuer   string
+	clientID string
+	algs     []string
 	now      func() time.Time
 	maxAge   time.Duration
 	leeway   time.Duration
@@ -78,7 +81,7 @@ type LogoutVerifier struct {
 // clientID makes every token fail verification; configuration is validated
 // by the caller.
 func NewLogoutVerifier(keys oidc.KeySet, issuer, clientID string, opts LogoutVerifierOptions) *LogoutVerifier {
-	v := &LogoutVerifier{now: opts.Now, maxAge: opts.MaxAge, leeway: opts.Leeway}
+	v := &LogoutVerifier{issuer: issuer, clientID: clientID, now: opts.Now, maxAge: opts.MaxAge, leeway: opts.Leeway}
 	if v.now == nil {
 		v.now = time.Now
 	}
@@ -100,6 +103,7 @@ func NewLogoutVerifier(keys oidc.KeySet, issuer, clientID string, opts LogoutVer
 	if len(algs) == 0 {
 		algs = append(algs, logoutDefaultAlgs...)
 	}
+	v.algs = algs
 	v.verifier = oidc.NewVerifier(issuer, keys, &oidc.Config{
 		ClientID:             clientID,
 		SupportedSigningAlgs: algs,
@@ -138,6 +142,12 @@ func logoutAsymmetricAlg(a string) bool {
 //   - there is no "nonce" claim;
 //   - "jti" is a non-empty string, and "sub" or "sid" is a non-empty string.
 //
+// Every check but the signature runs first, on the token as sent: a token
+// of the wrong shape, algorithm, issuer, audience, age or kind is refused
+// before any key is looked up, so it can never make the key set fetch the
+// provider's JWKS. (The signature covers exactly the bytes checked, so
+// checking before verifying changes no outcome.)
+//
 // Verify does NOT detect replays: the caller must record JTI (the session
 // store's MarkJTI does) for ReplayWindow and drop a token whose JTI it has
 // already seen. Every error wraps ErrInvalidLogoutToken.
@@ -145,24 +155,52 @@ func (v *LogoutVerifier) Verify(ctx context.Context, raw string) (*LogoutClaims,
 	if len(raw) > logoutMaxTokenBytes {
 		return nil, logoutErr("token larger than %d bytes", logoutMaxTokenBytes)
 	}
-	header, err := logoutHeader(raw)
+	header, c, err := logoutParts(raw)
 	if err != nil {
 		return nil, err
 	}
-	// Signature, issuer and audience. go-oidc's messages carry no token.
-	idt, err := v.verifier.Verify(ctx, raw)
-	if err != nil {
-		return nil, logoutErr("signature, issuer, audience or claim types: %v", err)
+	if !v.acceptsAlg(header["alg"]) {
+		return nil, logoutErr("header alg is not an accepted asymmetric algorithm")
 	}
 	if typ, ok := header["typ"]; ok && !logoutTyp(typ) {
 		return nil, logoutErr("header typ is not logout+jwt")
 	}
-	// Claims are looked up by exact name (encoding/json would match struct
-	// fields case-insensitively), kept raw so that presence and JSON type
-	// can be told apart: a "nonce": null is still a nonce.
-	var c map[string]json.RawMessage
-	if err := idt.Claims(&c); err != nil || c == nil {
-		return nil, logoutErr("claims are not a JSON object")
+	out, err := v.checkClaims(c)
+	if err != nil {
+		return nil, err
+	}
+	// Only now is a key looked up (and perhaps the key set fetched):
+	// signature, and again issuer and audience. go-oidc's messages carry no
+	// token.
+	if _, err := v.verifier.Verify(ctx, raw); err != nil {
+		return nil, logoutErr("signature, issuer, audience or claim types: %v", err)
+	}
+	return out, nil
+}
+
+// acceptsAlg reports whether the JWS header's alg is one v accepts.
+func (v *LogoutVerifier) acceptsAlg(raw json.RawMessage) bool {
+	var alg string
+	if raw == nil || json.Unmarshal(raw, &alg) != nil {
+		return false
+	}
+	for _, a := range v.algs {
+		if alg == a {
+			return true
+		}
+	}
+	return false
+}
+
+// checkClaims checks the claims of a logout token (not yet its signature)
+// as Verify documents and returns them.
+func (v *LogoutVerifier) checkClaims(c map[string]json.RawMessage) (*LogoutClaims, error) {
+	var iss string
+	if err := json.Unmarshal(c["iss"], &iss); err != nil || iss == "" || iss != v.issuer {
+		return nil, logoutErr("iss is not the issuer")
+	}
+	if !logoutAudience(c["aud"], v.clientID) {
+		return nil, logoutErr("aud does not contain the client ID")
 	}
 	now := v.now()
 	iat, ok, err := logoutNumericDate(c["iat"])
@@ -214,6 +252,28 @@ func (v *LogoutVerifier) Verify(ctx context.Context, raw string) (*LogoutClaims,
 	return out, nil
 }
 
+// logoutAudience reports whether aud (a string or an array of strings)
+// contains clientID.
+func logoutAudience(raw json.RawMessage, clientID string) bool {
+	if clientID == "" || raw == nil {
+		return false
+	}
+	var one string
+	if json.Unmarshal(raw, &one) == nil {
+		return one == clientID
+	}
+	var many []string
+	if json.Unmarshal(raw, &many) != nil {
+		return false
+	}
+	for _, a := range many {
+		if a == clientID {
+			return true
+		}
+	}
+	return false
+}
+
 // ReplayWindow is how long a token Verify accepts stays acceptable, at
 // most: from an "iat" Leeway in the future to MaxAge+Leeway in the past.
 // A JTI recorded for this long cannot be replayed.
@@ -225,23 +285,31 @@ func logoutErr(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrInvalidLogoutToken}, args...)...)
 }
 
-// logoutHeader requires the compact serialization (go-jose would also parse
+// logoutParts requires the compact serialization (go-jose would also parse
 // the JSON one, which can carry unprotected headers) and decodes the
-// protected header.
-func logoutHeader(raw string) (map[string]json.RawMessage, error) {
+// protected header and the (not yet verified) payload, both JSON objects.
+// Claims are kept raw and looked up by exact name (encoding/json would match
+// struct fields case-insensitively), so that presence and JSON type can be
+// told apart: a "nonce": null is still a nonce.
+func logoutParts(raw string) (header, claims map[string]json.RawMessage, err error) {
 	parts := strings.Split(raw, ".")
 	if len(parts) != 3 {
-		return nil, logoutErr("not a compact JWS")
+		return nil, nil, logoutErr("not a compact JWS")
 	}
 	b, err := base64.RawURLEncoding.DecodeString(parts[0])
 	if err != nil {
-		return nil, logoutErr("header is not base64url")
+		return nil, nil, logoutErr("header is not base64url")
 	}
-	var h map[string]json.RawMessage
-	if err := json.Unmarshal(b, &h); err != nil || h == nil {
-		return nil, logoutErr("header is not a JSON object")
+	if err := json.Unmarshal(b, &header); err != nil || header == nil {
+		return nil, nil, logoutErr("header is not a JSON object")
 	}
-	return h, nil
+	if b, err = base64.RawURLEncoding.DecodeString(parts[1]); err != nil {
+		return nil, nil, logoutErr("payload is not base64url")
+	}
+	if err := json.Unmarshal(b, &claims); err != nil || claims == nil {
+		return nil, nil, logoutErr("claims are not a JSON object")
+	}
+	return header, claims, nil
 }
 
 // logoutTyp reports whether a JWS "typ" header value names a logout token
@@ -297,7 +365,8 @@ func logoutCheckEvents(raw json.RawMessage) error {
 
 // LogoutVerifier returns a verifier for this provider's back-channel logout
 // tokens: keys from the discovered jwks_uri (one remote key set per Client,
-// cached, refetched on an unknown kid), the issuer, this client's ID as
+// cached, refetched on an unknown kid at most once per
+// KeySetRefetchInterval), the issuer, this client's ID as
 // audience and discovery's signing algorithms. Zero opts.Now and
 // opts.Algorithms take Config.Now and discovery's values.
 func (c *Client) LogoutVerifier(opts LogoutVerifierOptions) *LogoutVerifier {

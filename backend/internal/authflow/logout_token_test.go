@@ -184,21 +184,21 @@ func TestLogoutVerifierVerify(t *testing.T) {
 			return ltSignClaims(t, keys.signing, "application/Logout+JWT", ltClaims(t, nil))
 		}, ""},
 		{"expired exp", signed(map[string]any{"exp": ltIAT - 61}), "expired"},
-		{"exp not a number", signed(map[string]any{"exp": "soon"}), "signature, issuer, audience or claim types"},
+		{"exp not a number", signed(map[string]any{"exp": "soon"}), "exp: not a number"},
 		{"iat too old", signed(map[string]any{"iat": ltNow.Unix() - 181}), "iat older than 3m0s"},
 		{"iat at the age limit", signed(map[string]any{"iat": ltNow.Unix() - 180}), ""},
 		{"iat in the future", signed(map[string]any{"iat": ltNow.Unix() + 61}), "iat in the future"},
 		{"iat missing", signed(map[string]any{"iat": nil}), "iat missing"},
 		{"nbf in the future", signed(map[string]any{"nbf": ltNow.Unix() + 300}), "nbf"},
-		{"wrong aud", signed(map[string]any{"aud": "another-app"}), "signature, issuer, audience or claim types"},
-		{"wrong iss", signed(map[string]any{"iss": "http://127.0.0.1:3001/other"}), "signature, issuer, audience or claim types"},
+		{"wrong aud", signed(map[string]any{"aud": "another-app"}), "aud does not contain the client ID"},
+		{"wrong iss", signed(map[string]any{"iss": "http://127.0.0.1:3001/other"}), "iss is not the issuer"},
 		{"forged signature, other key", func(t *testing.T) string {
 			return ltSignClaims(t, keys.other, "logout+jwt", ltClaims(t, nil))
 		}, "signature, issuer, audience or claim types"},
-		{"alg none", func(t *testing.T) string { return ltUnsigned(ltSampleClaims) }, "signature, issuer, audience or claim types"},
+		{"alg none", func(t *testing.T) string { return ltUnsigned(ltSampleClaims) }, "header alg"},
 		{"HS256 keyed with the public key", func(t *testing.T) string {
 			return ltHS256WithPublicKey(t, &keys.signing.PublicKey, ltSampleClaims)
-		}, "signature, issuer, audience or claim types"},
+		}, "header alg"},
 		{"payload swapped under a valid signature", func(t *testing.T) string {
 			parts := strings.Split(ltSignClaims(t, keys.signing, "logout+jwt", ltClaims(t, nil)), ".")
 			evil, _ := json.Marshal(ltClaims(t, map[string]any{"sub": "victim"}))

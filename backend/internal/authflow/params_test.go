@@ -217,3 +217,17 @@ func FuzzParseSignInParams(f *testing.F) {
 		}
 	})
 }
+
+func TestSanitizeErrorCode(t *testing.T) {
+	for in, want := range map[string]string{
+		"access_denied": "access_denied", "Login_Required": "login_required", "a-b c": "abc",
+		"": "unknown_error", "<script>": "script", "\u212a": "k", "%%%": "unknown_error",
+	} {
+		if got := SanitizeErrorCode(in); got != want {
+			t.Errorf("SanitizeErrorCode(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if got := SanitizeErrorCode(strings.Repeat("a", 100)); len(got) != maxErrorCodeLength {
+		t.Errorf("length %d", len(got))
+	}
+}

@@ -53,12 +53,13 @@ func (c *Client) Refresh(ctx context.Context, current Tokens, subject string) (*
 	}
 	now := c.cfg.Now()
 	out := &Refreshed{Tokens: Tokens{
-		AccessToken:       tok.AccessToken,
-		RefreshToken:      nonEmpty(tok.RefreshToken, current.RefreshToken),
-		IDToken:           current.IDToken,
-		Scope:             current.Scope,
-		AccessTokenExpiry: c.expiry(now, tok),
-		Resources:         current.Resources,
+		AccessToken:         tok.AccessToken,
+		RefreshToken:        nonEmpty(tok.RefreshToken, current.RefreshToken),
+		IDToken:             current.IDToken,
+		Scope:               current.Scope,
+		AccessTokenExpiry:   c.expiry(now, tok),
+		AccessTokenLifetime: lifetime(now, tok),
+		Resources:           current.Resources,
 	}}
 	if scope, _ := tok.Extra("scope").(string); scope != "" {
 		out.Tokens.Scope = scope
@@ -98,7 +99,8 @@ func (c *Client) ResourceToken(ctx context.Context, refreshToken, resource, orga
 	if err != nil {
 		return ResourceToken{}, "", err
 	}
-	rt := ResourceToken{AccessToken: tok.AccessToken, Expiry: c.expiry(c.cfg.Now(), tok)}
+	now := c.cfg.Now()
+	rt := ResourceToken{AccessToken: tok.AccessToken, Expiry: c.expiry(now, tok), Lifetime: lifetime(now, tok)}
 	return rt, nonEmpty(tok.RefreshToken, refreshToken), nil
 }
 

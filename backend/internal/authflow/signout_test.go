@@ -8,7 +8,7 @@ import (
 
 	"golang.org/x/oauth2"
 
-	"github.com/logto-bff/bff/backend/internal/devidp"
+	"github.com/logto-bff/bff/backend/internal/devidp/devidptest"
 )
 
 func TestRevokeEndsTheGrant(t *testing.T) {
@@ -68,7 +68,7 @@ func TestEndSessionURL(t *testing.T) {
 		t.Error("empty hint sent")
 	}
 	// The IdP accepts it and returns the browser to the post sign-out URI.
-	resp, err := devidp.SignOut(context.Background(), f.browser(t), end.String())
+	resp, err := devidptest.SignOut(context.Background(), f.browser(t), end.String())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,10 @@ type Tokens struct {
 	IDToken           string    `json:"id_token,omitempty"`
 	Scope             string    `json:"scope,omitempty"`
 	AccessTokenExpiry time.Time `json:"access_token_expiry"`
+	// AccessTokenLifetime is the access token's lifetime as issued
+	// (expires_in), which scales its refresh margin. Zero when unknown
+	// (records written before it was kept, or no expires_in).
+	AccessTokenLifetime time.Duration `json:"access_token_lifetime,omitempty"`
 	// Resources holds access tokens for API resources, keyed by
 	// ResourceKey (resource indicator, "org:<organization id>", or both).
 	Resources map[string]ResourceToken `json:"resources,omitempty"`
@@ -20,6 +24,9 @@ type Tokens struct {
 type ResourceToken struct {
 	AccessToken string    `json:"access_token"`
 	Expiry      time.Time `json:"expiry"`
+	// Lifetime is the token's lifetime as issued (expires_in); zero when
+	// unknown.
+	Lifetime time.Duration `json:"lifetime,omitempty"`
 }
 
 // Attempt is one pending sign-in (an authorization request awaiting its

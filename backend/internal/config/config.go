@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/logto-bff/bff/backend/internal/proxy"
+	"github.com/logto-bff/bff/backend/internal/routes"
 	"github.com/logto-bff/bff/backend/internal/store"
 )
 
@@ -30,12 +30,20 @@ const MinSecretBytes = 32
 // would be 40 GiB: beyond any replica).
 const MaxSessionCache = 10_000_000
 
+// Session lifetimes when BFF_SESSION_IDLE_TIMEOUT and BFF_SESSION_LIFETIME
+// are unset (Settings shows them as "24h" and "336h").
+const (
+	DefaultSessionIdleTimeout = 24 * time.Hour
+	DefaultSessionLifetime    = 14 * 24 * time.Hour
+)
+
 // MaxRefreshMargin bounds BFF_REFRESH_MARGIN: with a larger margin a token
 // would be refreshed almost as soon as it is issued.
 const MaxRefreshMargin = 30 * time.Minute
 
-// Logto's organization scope and resource (see LOGTO.md): an organization
-// token needs both at sign-in.
+// Logto's organization scope and resource: an organization token (for an
+// org: route) needs both requested at sign-in (Logto docs, "Organization
+// token"; README, "Calling your APIs: the proxy").
 const (
 	OrganizationsScope    = "urn:logto:scope:organizations"
 	OrganizationsResource = "urn:logto:resource:organizations"
@@ -89,9 +97,9 @@ type Config struct {
 	// RefreshMargin: a token expiring within it is refreshed before use.
 	RefreshMargin time.Duration
 	// APIRoutes are the API proxy's routes (BFF_API_ROUTES), or none.
-	APIRoutes []proxy.Route
-	// MetricsListen is a separate host:port for /metrics, or "" to serve it
-	// on the main listener.
+	APIRoutes []routes.Route
+	// MetricsListen is the host:port of the separate /metrics listener
+	// (never the main one).
 	MetricsListen string
 }
 
@@ -139,15 +147,15 @@ func Load(getenv func(string) string) (*Config, error) {
 	c.ClockSkew = probs.duration(EnvClockSkew, get(EnvClockSkew))
 	c.RefreshMargin = probs.duration(EnvRefreshMargin, get(EnvRefreshMargin))
 	if raw := getenv(EnvAPIRoutes); strings.TrimSpace(raw) != "" {
-		routes, err := proxy.ParseRoutes(raw)
+		rs, err := routes.Parse(raw)
 		if err != nil {
-			// ParseRoutes never quotes an upstream URL (it could hold
+			// Parse never quotes an upstream URL (it could hold
 			// credentials): one problem per line of its joined error.
 			for _, line := range strings.Split(err.Error(), "\n") {
-				probs.add(EnvAPIRoutes, "%s", strings.TrimPrefix(line, "proxy: "))
+				probs.add(EnvAPIRoutes, "%s", line)
 			}
 		}
-		c.APIRoutes = routes
+		c.APIRoutes = rs
 	}
 	if err := c.LogLevel.UnmarshalText([]byte(get(EnvLogLevel))); err != nil {
 		probs.add(EnvLogLevel, "must be debug, info, warn or error, got %q", get(EnvLogLevel))
@@ -252,13 +260,15 @@ func (c *Config) Validate() error {
 		probs.add(EnvRefreshMargin, "must be between 0s and %s, got %s", MaxRefreshMargin, c.RefreshMargin)
 	}
 	c.validateRoutes(&probs)
-	if c.MetricsListen != "" {
+	if c.MetricsListen == "" {
+		probs.add(EnvMetricsListen, "is required (/metrics is never served on %s)", EnvListen)
+	} else {
 		if _, port, err := splitHostPort(c.MetricsListen); err != nil {
 			probs.add(EnvMetricsListen, "must be host:port (e.g. 127.0.0.1:9090), got %q", c.MetricsListen)
 		} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
 			probs.add(EnvMetricsListen, "has an invalid port, got %q", c.MetricsListen)
 		} else if c.MetricsListen == c.Listen && n != 0 {
-			probs.add(EnvMetricsListen, "must differ from %s (unset it to serve /metrics on the main listener)", EnvListen)
+			probs.add(EnvMetricsListen, "must differ from %s (/metrics has a listener of its own)", EnvListen)
 		}
 	}
 	if c.SPADir != "" {

@@ -252,7 +252,7 @@ func TestLoadRefreshMarginRoutesAndMetrics(t *testing.T) {
 		c.APIRoutes[1].Organization != "org_acme" {
 		t.Errorf("routes = %+v", c.APIRoutes)
 	}
-	if d, _ := Load(getenv(validEnv())); d.RefreshMargin != 60*time.Second || d.APIRoutes != nil || d.MetricsListen != "" {
+	if d, _ := Load(getenv(validEnv())); d.RefreshMargin != 60*time.Second || d.APIRoutes != nil || d.MetricsListen != DefaultMetricsListen {
 		t.Errorf("defaults: margin %v routes %v metrics %q", d.RefreshMargin, d.APIRoutes, d.MetricsListen)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
+	"time"
 )
 
 // Setting describes one environment variable the BFF reads.
@@ -50,6 +51,12 @@ const (
 	EnvMetricsListen      = "BFF_METRICS_LISTEN"
 )
 
+// DefaultMetricsListen is the default of BFF_METRICS_LISTEN: /metrics on a
+// port of its own (9464, the port OpenTelemetry's Prometheus exporter uses
+// for an application's metrics), on loopback so that counts of sign-ins,
+// errors and routes never leave the host unless the operator opens them.
+const DefaultMetricsListen = "127.0.0.1:9464"
+
 // DefaultScopes is the default value of LOGTO_SCOPES.
 const DefaultScopes = "openid profile email offline_access identities"
 
@@ -68,15 +75,21 @@ var Settings = []Setting{
 	{Name: EnvRedisURL, Description: "Redis URL (required when the store is redis): redis://[:password@]host:port[/db] for one node (rediss:// with TLS), redis+sentinel://[:password@]sentinel:port[,sentinel:port...]/MASTER_NAME[/db] for Sentinel, redis+cluster://[:password@]node:port[,node:port...] for a Cluster (rediss+sentinel://, rediss+cluster:// with TLS). See \"Redis topologies\".", Secret: true},
 	{Name: EnvSessionCache, Default: "10000", Description: "Redis store: how many session records each replica keeps in its near-cache for plain reads (/api/me, the proxy's session check), at most 4 KiB each on average; Redis invalidates a cached record when any replica writes or deletes it, and none is served longer than 30 s; 0 turns the cache off. See \"Benchmarks\"."},
 	{Name: EnvCookieSecure, Default: "true", Description: "Mark cookies Secure and use the __Host- prefix; false only for plain-http development."},
-	{Name: EnvSessionIdleTimeout, Default: "24h", Description: "A session unused for this long ends (Go duration)."},
-	{Name: EnvSessionLifetime, Default: "336h", Description: "A session ends this long after sign-in at the latest (Go duration)."},
+	{Name: EnvSessionIdleTimeout, Default: hours(DefaultSessionIdleTimeout), Description: "A session unused for this long ends (Go duration)."},
+	{Name: EnvSessionLifetime, Default: hours(DefaultSessionLifetime), Description: "A session ends this long after sign-in at the latest (Go duration)."},
 	{Name: EnvClockSkew, Default: "60s", Description: "Leeway allowed on ID-token exp and iat (Go duration, at most 5m)."},
 	{Name: EnvSPADir, Description: "Directory of a built SPA to serve at / (index.html fallback); unset serves no SPA."},
-	{Name: EnvRefreshMargin, Default: "60s", Description: "Tokens are refreshed server-side on the request that needs them once they expire within this margin (Go duration, 0s to 30m)."},
+	{Name: EnvRefreshMargin, Default: "60s", Description: "Tokens are refreshed server-side on the request that needs them once they expire within this margin, capped at 5% of each token's issued lifetime so short-lived tokens are refreshed about once per lifetime (Go duration, 0s to 30m)."},
 	{Name: EnvAPIRoutes, Description: "API proxy routes, comma- or newline-separated: name=https://upstream/base|<resource indicator>[|org:<organization id>], served at /api/proxy/<name>/...; every resource must be in LOGTO_RESOURCES."},
-	{Name: EnvMetricsListen, Description: "Serve Prometheus /metrics on this separate address (host:port) instead of the main listener; when unset /metrics is on the main listener and must be blocked at the edge."},
+	{Name: EnvMetricsListen, Default: DefaultMetricsListen, Description: "Address of the separate Prometheus /metrics listener (host:port; port 0 picks a free port); /metrics is never served on BFF_LISTEN. Loopback by default: set e.g. :9464 for a scraper on the private network, and never publish it at the edge."},
 	{Name: EnvLogLevel, Default: "info", Description: "Log level: debug, info, warn or error."},
 	{Name: EnvLogFormat, Default: "json", Description: "Log format: json or text."},
+}
+
+// hours writes a whole number of hours as a Go duration the way a person
+// would ("24h", not "24h0m0s").
+func hours(d time.Duration) string {
+	return strings.TrimSuffix(d.String(), "0m0s")
 }
 
 // Lookup returns the setting called name.

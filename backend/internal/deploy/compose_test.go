@@ -78,10 +78,11 @@ func TestEveryServiceHasAHealthcheck(t *testing.T) {
 			t.Errorf("%s: healthcheck test = %q, want CMD or CMD-SHELL", name, hc.Test)
 		}
 	}
-	// The BFF image has no shell and no curl: its check is the binary's own.
+	// The BFF image has no shell and no curl: its check is the binary's own
+	// (with the namespace owner's URL: see TestNamespaceJoinersFollowTheirOwner).
 	for _, name := range []string{"bff", "bff-dev"} {
-		if got := p.Services[name].HealthCheck; got == nil || !slices.Equal([]string(got.Test), []string{"CMD", "/bff", "healthcheck"}) {
-			t.Errorf("%s: healthcheck = %+v, want [CMD /bff healthcheck]", name, got)
+		if got := p.Services[name].HealthCheck; got == nil || !slices.Equal([]string(got.Test[:3]), []string{"CMD", "/bff", "healthcheck"}) {
+			t.Errorf("%s: healthcheck = %+v, want [CMD /bff healthcheck …]", name, got)
 		}
 	}
 }

@@ -127,7 +127,7 @@ func nginxBinary(t *testing.T) string {
 		return "/usr/sbin/nginx"
 	}
 	if os.Getenv("CI") == "true" {
-		t.Fatal("nginx is not installed; .ci/run installs it")
+		t.Fatal("nginx is not installed; `make test` installs it (.ci/test-deps)")
 	}
 	t.Skip("nginx is not installed")
 	return ""

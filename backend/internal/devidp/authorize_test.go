@@ -2,6 +2,7 @@ package devidp
 
 import (
 	"context"
+	"github.com/logto-bff/bff/backend/internal/devidp/devidptest"
 	"net/http"
 	"net/url"
 	"strings"
@@ -79,7 +80,7 @@ func TestAuthorizeErrorsRedirectToClient(t *testing.T) {
 
 func TestCallbackCarriesCodeStateIss(t *testing.T) {
 	e := newEnv(t)
-	resp, err := SignIn(context.Background(), e.browser(t), e.authURL("openid", nil), AliceUsername, AlicePassword)
+	resp, err := devidptest.SignIn(context.Background(), e.browser(t), e.authURL("openid", nil), AliceUsername, AlicePassword)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package devidp
 
 import (
 	"context"
+	"github.com/logto-bff/bff/backend/internal/devidp/devidptest"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -27,7 +28,7 @@ func TestEndSessionPageAndRedirect(t *testing.T) {
 	if status, _ := e.userinfo(t, str(tokens["access_token"])); status != 200 {
 		t.Fatalf("before confirm: %d", status)
 	}
-	resp, err := SignOut(context.Background(), b, endURL)
+	resp, err := devidptest.SignOut(context.Background(), b, endURL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +50,7 @@ func TestEndSessionKeepsOfflineGrants(t *testing.T) {
 	e := newEnv(t)
 	b := e.browser(t)
 	tokens := e.exchange(t, e.signIn(t, b, e.authURL(fullScope, url.Values{"prompt": {"consent"}}), AliceUsername, AlicePassword))
-	resp, err := SignOut(context.Background(), b, e.endSessionURL(url.Values{"client_id": {testClientID}, "post_logout_redirect_uri": {testPostLogout}}))
+	resp, err := devidptest.SignOut(context.Background(), b, e.endSessionURL(url.Values{"client_id": {testClientID}, "post_logout_redirect_uri": {testPostLogout}}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +115,7 @@ func TestEndSessionConfirmNeedsCookie(t *testing.T) {
 		t.Fatalf("confirm without cookie: %d", resp.StatusCode)
 	}
 	// No post_logout_redirect_uri: a "signed out" page instead of a redirect.
-	resp, err = SignOut(context.Background(), b, e.endSessionURL(url.Values{"client_id": {testClientID}}))
+	resp, err = devidptest.SignOut(context.Background(), b, e.endSessionURL(url.Values{"client_id": {testClientID}}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +153,7 @@ func TestBackchannelDelivery(t *testing.T) {
 			b := e.browser(t)
 			tokens := e.exchange(t, e.signIn(t, b, e.authURL("openid", nil), AliceUsername, AlicePassword))
 			_, id := e.decodeJWT(t, str(tokens["id_token"]))
-			resp, err := SignOut(context.Background(), b, e.endSessionURL(url.Values{"client_id": {testClientID}, "post_logout_redirect_uri": {testPostLogout}}))
+			resp, err := devidptest.SignOut(context.Background(), b, e.endSessionURL(url.Values{"client_id": {testClientID}, "post_logout_redirect_uri": {testPostLogout}}))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -192,7 +193,7 @@ func TestBackchannelUnreachableCountsFailed(t *testing.T) {
 	e := newEnv(t, func(c *Config) { c.Clients[0].BackchannelLogoutURI = unreachable })
 	b := e.browser(t)
 	e.signIn(t, b, e.authURL("openid", nil), AliceUsername, AlicePassword)
-	resp, err := SignOut(context.Background(), b, e.endSessionURL(url.Values{"client_id": {testClientID}, "post_logout_redirect_uri": {testPostLogout}}))
+	resp, err := devidptest.SignOut(context.Background(), b, e.endSessionURL(url.Values{"client_id": {testClientID}, "post_logout_redirect_uri": {testPostLogout}}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,7 +227,7 @@ func TestBackchannelToEveryClientOfTheSession(t *testing.T) {
 	if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(loc, otherRedirect+"?") {
 		t.Fatalf("SSO for second client: %d %q", resp.StatusCode, loc)
 	}
-	resp, err = SignOut(context.Background(), br, e.endSessionURL(url.Values{"client_id": {testClientID}, "post_logout_redirect_uri": {testPostLogout}}))
+	resp, err = devidptest.SignOut(context.Background(), br, e.endSessionURL(url.Values{"client_id": {testClientID}, "post_logout_redirect_uri": {testPostLogout}}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -244,10 +245,10 @@ func TestBackchannelToEveryClientOfTheSession(t *testing.T) {
 
 func TestHelpersNeedCookieJar(t *testing.T) {
 	e := newEnv(t)
-	if _, err := SignIn(context.Background(), &http.Client{}, e.authURL("openid", nil), AliceUsername, AlicePassword); err == nil {
+	if _, err := devidptest.SignIn(context.Background(), &http.Client{}, e.authURL("openid", nil), AliceUsername, AlicePassword); err == nil {
 		t.Fatal("SignIn without a cookie jar must fail")
 	}
-	if _, err := SignOut(context.Background(), &http.Client{}, e.endSessionURL(nil)); err == nil {
+	if _, err := devidptest.SignOut(context.Background(), &http.Client{}, e.endSessionURL(nil)); err == nil {
 		t.Fatal("SignOut without a cookie jar must fail")
 	}
 }

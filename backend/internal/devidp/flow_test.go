@@ -13,6 +13,7 @@ import (
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"github.com/go-jose/go-jose/v4"
+	"github.com/logto-bff/bff/backend/internal/devidp/devidptest"
 	"golang.org/x/oauth2"
 )
 
@@ -69,9 +70,9 @@ func TestFullCodeFlow(t *testing.T) {
 			oauth2.SetAuthURLParam("prompt", "consent"), oauth2.SetAuthURLParam("resource", DefaultResourceIndicator))
 		var resp *http.Response
 		if discord {
-			resp, err = SignInWithDiscord(ctx, e.browser(t), authURL)
+			resp, err = devidptest.SignInWithDiscord(ctx, e.browser(t), authURL)
 		} else {
-			resp, err = SignIn(ctx, e.browser(t), authURL, AliceUsername, AlicePassword)
+			resp, err = devidptest.SignIn(ctx, e.browser(t), authURL, AliceUsername, AlicePassword)
 		}
 		if err != nil {
 			t.Fatal(err)
@@ -103,7 +104,7 @@ func TestFullCodeFlow(t *testing.T) {
 	verifierPKCE := oauth2.GenerateVerifier()
 	authURL := cfg.AuthCodeURL("state-alice", oauth2.S256ChallengeOption(verifierPKCE), oidc.Nonce("nonce-alice"),
 		oauth2.SetAuthURLParam("prompt", "consent"), oauth2.SetAuthURLParam("resource", DefaultResourceIndicator))
-	resp, err := SignIn(ctx, browser, authURL, AliceUsername, AlicePassword)
+	resp, err := devidptest.SignIn(ctx, browser, authURL, AliceUsername, AlicePassword)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,7 +215,7 @@ func TestFullCodeFlow(t *testing.T) {
 	endURL := op.Endpoint().AuthURL[:len(op.Endpoint().AuthURL)-len("/auth")] + "/session/end?" + url.Values{
 		"client_id": {testClientID}, "post_logout_redirect_uri": {testPostLogout}, "id_token_hint": {rawID}, "state": {"bye"},
 	}.Encode()
-	resp, err = SignOut(ctx, browser, endURL)
+	resp, err = devidptest.SignOut(ctx, browser, endURL)
 	if err != nil {
 		t.Fatal(err)
 	}

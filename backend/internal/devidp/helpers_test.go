@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logto-bff/bff/backend/internal/devidp/devidptest"
 	"golang.org/x/oauth2"
 )
 
@@ -153,7 +154,7 @@ func callback(t *testing.T, resp *http.Response) url.Values {
 // signIn signs in with the password form and returns the callback's code.
 func (e *env) signIn(t *testing.T, browser *http.Client, authURL, user, pass string) string {
 	t.Helper()
-	resp, err := SignIn(context.Background(), browser, authURL, user, pass)
+	resp, err := devidptest.SignIn(context.Background(), browser, authURL, user, pass)
 	if err != nil {
 		t.Fatalf("SignIn: %v", err)
 	}

@@ -140,6 +140,9 @@ func (p *Provider) RotateSigningKey() error {
 }
 
 func (p *Provider) handleJWKS(w http.ResponseWriter, r *http.Request) {
+	p.mu.Lock()
+	p.stats.JWKSRequests++
+	p.mu.Unlock()
 	w.Header().Set("Content-Type", "application/jwk-set+json; charset=utf-8")
 	w.Header().Set("Cache-Control", "max-age=60")
 	_ = json.NewEncoder(w).Encode(p.keys.publicJWKS())

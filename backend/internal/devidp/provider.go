@@ -112,6 +112,7 @@ type Stats struct {
 	BackchannelDelivered int // logout tokens answered 2xx
 	BackchannelFailed    int // logout tokens not delivered or answered otherwise
 	SignIns              int // completed interactive or SSO sign-ins
+	JWKSRequests         int // GET /jwks answered
 
 	Grants, Sessions, Interactions, Codes, AccessTokens, RefreshTokens int // live entries now
 }

@@ -2,6 +2,7 @@ package devidp
 
 import (
 	"context"
+	"github.com/logto-bff/bff/backend/internal/devidp/devidptest"
 	"net/http"
 	"net/url"
 	"strings"
@@ -39,7 +40,7 @@ func TestSignInPage(t *testing.T) {
 func TestWrongPasswordShowsFormAgain(t *testing.T) {
 	e := newEnv(t)
 	b := e.browser(t)
-	resp, err := SignIn(context.Background(), b, e.authURL("openid", nil), AliceUsername, "wrong")
+	resp, err := devidptest.SignIn(context.Background(), b, e.authURL("openid", nil), AliceUsername, "wrong")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +50,7 @@ func TestWrongPasswordShowsFormAgain(t *testing.T) {
 		t.Fatalf("wrong password: %d", resp.StatusCode)
 	}
 	// nelly has no password: the form refuses any.
-	resp, _ = SignIn(context.Background(), e.browser(t), e.authURL("openid", nil), "nelly@discord.com", "")
+	resp, _ = devidptest.SignIn(context.Background(), e.browser(t), e.authURL("openid", nil), "nelly@discord.com", "")
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("passwordless user: %d", resp.StatusCode)
 	}
@@ -190,7 +191,7 @@ func TestDiscordSignIn(t *testing.T) {
 		t.Fatalf("cancel: %d", resp.StatusCode)
 	}
 	// Through the sign-in page's button.
-	resp, err = SignInWithDiscord(context.Background(), e.browser(t), e.authURL("openid profile", nil))
+	resp, err = devidptest.SignInWithDiscord(context.Background(), e.browser(t), e.authURL("openid profile", nil))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package devidp
 
 import (
+	"github.com/logto-bff/bff/backend/internal/devidp/devidptest"
 	"net/http"
 	"net/url"
 	"slices"
@@ -114,7 +115,7 @@ func TestUserinfoRejects(t *testing.T) {
 
 func mustDiscord(t *testing.T, e *env) *http.Response {
 	t.Helper()
-	resp, err := SignInWithDiscord(t.Context(), e.browser(t), e.authURL("openid profile roles identities", url.Values{"direct_sign_in": {"social:discord"}}))
+	resp, err := devidptest.SignInWithDiscord(t.Context(), e.browser(t), e.authURL("openid profile roles identities", url.Values{"direct_sign_in": {"social:discord"}}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +124,7 @@ func mustDiscord(t *testing.T, e *env) *http.Response {
 
 func mustDiscordConsent(t *testing.T, e *env) *http.Response {
 	t.Helper()
-	resp, err := SignInWithDiscord(t.Context(), e.browser(t), e.authURL(fullScope, url.Values{"prompt": {"consent"}}))
+	resp, err := devidptest.SignInWithDiscord(t.Context(), e.browser(t), e.authURL(fullScope, url.Values{"prompt": {"consent"}}))
 	if err != nil {
 		t.Fatal(err)
 	}

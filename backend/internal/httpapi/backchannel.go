@@ -104,16 +104,14 @@ func (s *server) backchannelLogout(c *gin.Context) {
 	}
 	// Logto's end session leaves grants with offline_access alive: revoke
 	// the ended sessions' refresh tokens too, after answering (Logto waits
-	// for this response; revocation is best effort, like at sign-out).
+	// for this response). The revocation is tracked (shutdown waits for
+	// it) and, when Logto cannot take it, recorded for any replica to retry.
 	if len(ended) > 0 {
-		client, cerr := s.auth.Client()
-		if cerr == nil {
-			go func() {
-				for _, rec := range ended {
-					s.revokeQuietly(client, rec.Tokens.RefreshToken)
-				}
-			}()
+		tokens := make([]string, len(ended))
+		for i, rec := range ended {
+			tokens[i] = rec.Tokens.RefreshToken
 		}
+		s.revoker.Later(client, tokens...)
 	}
 	if err != nil {
 		// The jti stays marked: Logto does not retry deliveries.

@@ -16,6 +16,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/logto-bff/bff/backend/internal/devidp"
+	"github.com/logto-bff/bff/backend/internal/devidp/devidptest"
 	"github.com/logto-bff/bff/backend/internal/session"
 )
 
@@ -28,7 +29,7 @@ func (cl *cluster) endSessionURL() string {
 // or the BFF's sign-out redirect got there), which delivers logout tokens.
 func (b *cbrowser) signOutAtIdP(t testing.TB, endSessionURL string) {
 	t.Helper()
-	resp, err := devidp.SignOut(context.Background(), b.client, endSessionURL)
+	resp, err := devidptest.SignOut(context.Background(), b.client, endSessionURL)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -65,7 +65,7 @@ func (s *server) callback(c *gin.Context) {
 	if err != nil {
 		// The grant exists at Logto but no session holds it: revoke it.
 		s.storeError("create", err)
-		s.revokeQuietly(client, res.Tokens.RefreshToken)
+		s.revoker.Revoke(c.Request.Context(), client, res.Tokens.RefreshToken)
 		fail(c, err)
 		return
 	}

@@ -1,10 +1,12 @@
 package httpapi
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -16,13 +18,17 @@ import (
 	"time"
 
 	"github.com/logto-bff/bff/backend/internal/authflow"
-	"github.com/logto-bff/bff/backend/internal/contract"
+	"github.com/logto-bff/bff/backend/internal/background"
+	"github.com/logto-bff/bff/backend/internal/contracttest"
 	"github.com/logto-bff/bff/backend/internal/devidp"
+	"github.com/logto-bff/bff/backend/internal/devidp/devidptest"
 	"github.com/logto-bff/bff/backend/internal/metrics"
-	"github.com/logto-bff/bff/backend/internal/proxy"
 	"github.com/logto-bff/bff/backend/internal/redistest"
+	"github.com/logto-bff/bff/backend/internal/revocation"
+	"github.com/logto-bff/bff/backend/internal/routes"
 	"github.com/logto-bff/bff/backend/internal/session"
 	"github.com/logto-bff/bff/backend/internal/signin"
+	"github.com/logto-bff/bff/backend/internal/store"
 )
 
 // clusterAccessTTL is the dev IdP's access-token lifetime in cluster tests.
@@ -33,14 +39,17 @@ const clusterAccessTTL = 5 * time.Minute
 // store, in front of one strict dev IdP. The IdP's clock and the BFFs'
 // clock are separate and advanced together.
 type cluster struct {
-	t        testing.TB
-	idp      *devidp.Provider
-	idpSrv   *httptest.Server
-	idpUp    atomic.Bool
-	idpClock *testClock
-	bffClock *testClock
-	redis    *redistest.Server
-	nodes    []*node
+	t      testing.TB
+	idp    *devidp.Provider
+	idpSrv *httptest.Server
+	idpUp  atomic.Bool
+	// revocationDelay holds each call to the IdP's revocation endpoint
+	// this long (nanoseconds) before the IdP sees it.
+	revocationDelay atomic.Int64
+	idpClock        *testClock
+	bffClock        *testClock
+	redis           *redistest.Server
+	nodes           []*node
 	// logoutSink receives every back-channel delivery for our client; it
 	// forwards to nodes[len-1] unless holdLogouts is set.
 	logoutSink  *httptest.Server
@@ -55,6 +64,38 @@ type node struct {
 	sessions *session.Manager
 	auth     *authflow.Discovery
 	metrics  *metrics.Metrics
+	bg       *background.Tracker
+	revoker  *revocation.Revoker // records undelivered revocations in the shared store
+	// busy holds the connections serving a request now (a client can have
+	// its whole response before the handler's deferred work, such as the
+	// request metric, has run).
+	busy sync.Map // net.Conn → struct{}
+}
+
+// trackConn is the server's ConnState hook: it maintains busy.
+func (n *node) trackConn(c net.Conn, st http.ConnState) {
+	if st == http.StateActive {
+		n.busy.Store(c, struct{}{})
+	} else {
+		n.busy.Delete(c)
+	}
+}
+
+// idle waits (up to 5 s) until no request is being served.
+func (n *node) idle(t testing.TB) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		busy := false
+		n.busy.Range(func(any, any) bool { busy = true; return false })
+		if !busy {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("requests still being served after 5 s")
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 type clusterOptions struct {
@@ -62,6 +103,7 @@ type clusterOptions struct {
 	store     string // default redis
 	routes    string // BFF_API_ROUTES (upstream URLs resolved by the test)
 	transport http.RoundTripper
+	accessTTL time.Duration // the IdP's access-token lifetime; default clusterAccessTTL
 }
 
 func newCluster(t testing.TB, o clusterOptions) *cluster {
@@ -81,6 +123,9 @@ func newCluster(t testing.TB, o clusterOptions) *cluster {
 		if !cl.idpUp.Load() || h == nil {
 			http.Error(w, "unavailable", http.StatusServiceUnavailable)
 			return
+		}
+		if d := time.Duration(cl.revocationDelay.Load()); d > 0 && strings.HasSuffix(r.URL.Path, "/token/revocation") {
+			time.Sleep(d)
 		}
 		(*h).ServeHTTP(w, r)
 	}))
@@ -113,7 +158,7 @@ func newCluster(t testing.TB, o clusterOptions) *cluster {
 			BackchannelLogoutURI:             cl.logoutSink.URL + "/other",
 			BackchannelLogoutSessionRequired: true,
 		}},
-		AccessTokenTTL: clusterAccessTTL,
+		AccessTokenTTL: cmp.Or(o.accessTTL, clusterAccessTTL),
 		Now:            cl.idpClock.Now,
 	})
 	if err != nil {
@@ -126,9 +171,9 @@ func newCluster(t testing.TB, o clusterOptions) *cluster {
 	if o.store == storeRedis {
 		cl.redis = redistest.Start(t)
 	}
-	var routes []proxy.Route
+	var rs []routes.Route
 	if o.routes != "" {
-		if routes, err = proxy.ParseRoutes(o.routes); err != nil {
+		if rs, err = routes.Parse(o.routes); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -163,6 +208,20 @@ func newCluster(t testing.TB, o clusterOptions) *cluster {
 			t.Fatal("discovery did not complete")
 		}
 		n.metrics = metrics.New()
+		n.bg = background.New(logger)
+		t.Cleanup(func() { _ = n.bg.Drain(5 * time.Second) })
+		var revStore store.Store
+		if o.store == storeRedis {
+			r, err := store.OpenRedis(cl.redis.URL(), store.RedisOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			revStore = r
+		} else {
+			revStore = store.NewMemory(store.MemoryOptions{})
+		}
+		t.Cleanup(func() { revStore.Close() })
+		n.revoker = revocation.New(revocation.Config{Background: n.bg, Store: revStore, Logger: logger})
 		keeper, err := signin.New(signin.Config{Secret: []byte(testSecret), Marker: n.sessions, Now: cl.bffClock.Now})
 		if err != nil {
 			t.Fatal(err)
@@ -170,12 +229,14 @@ func newCluster(t testing.TB, o clusterOptions) *cluster {
 		h, err := New(Options{
 			Sessions: n.sessions, SignIn: keeper, Auth: n.auth, PublicURL: n.publicURL(), IdPOrigin: cl.idpSrv.URL,
 			Logger: logger, Now: cl.bffClock.Now, RefreshMargin: time.Minute,
-			Routes: routes, ProxyTransport: o.transport, Metrics: n.metrics, ServeMetrics: true,
+			Routes: rs, ProxyTransport: o.transport, Metrics: n.metrics, Background: n.bg,
+			Revoker: n.revoker,
 		})
 		if err != nil {
 			t.Fatal(err)
 		}
 		handlers[i].Store(&h)
+		n.srv.Config.ConnState = n.trackConn
 		n.srv.Start()
 		t.Cleanup(n.srv.Close)
 	}
@@ -239,7 +300,7 @@ func (cl *cluster) browser(t testing.TB) *cbrowser {
 	for _, n := range cl.nodes {
 		host := n.srv.Listener.Addr().String()
 		bffHosts[host] = true
-		rt = contract.Transport(t, host, rt)
+		rt = contracttest.Transport(t, host, rt)
 	}
 	return &cbrowser{cl: cl, jar: jar, client: &http.Client{
 		Jar: jar, Transport: rt, Timeout: 15 * time.Second,
@@ -264,7 +325,7 @@ func (b *cbrowser) signIn(t testing.TB, i int) {
 	if resp.StatusCode != http.StatusFound {
 		t.Fatalf("sign-in: %d", resp.StatusCode)
 	}
-	resp, err = devidp.SignIn(context.Background(), b.client, resp.Header.Get("Location"), devidp.AliceUsername, devidp.AlicePassword)
+	resp, err = devidptest.SignIn(context.Background(), b.client, resp.Header.Get("Location"), devidp.AliceUsername, devidp.AlicePassword)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -330,19 +391,18 @@ func (cl *cluster) stored(t testing.TB, i int, cookie string) (*session.Session,
 	return cl.nodes[i].sessions.Load(httptest.NewRecorder(), req)
 }
 
-// metricValue reads one sample from node i's /metrics, e.g.
+// metricValue reads one sample from node i's metrics handler (what its
+// /metrics listener serves), e.g.
 // `bff_token_refreshes_total{result="success"}`; 0 when absent.
 func (cl *cluster) metricValue(t testing.TB, i int, sample string) float64 {
 	t.Helper()
-	host := cl.nodes[i].srv.Listener.Addr().String()
-	client := &http.Client{Transport: contract.Transport(t, host, nil), Timeout: 5 * time.Second}
-	resp, err := client.Get(cl.nodes[i].publicURL() + "/metrics")
-	if err != nil {
-		t.Fatal(err)
+	cl.nodes[i].idle(t)
+	rec := httptest.NewRecorder()
+	cl.nodes[i].metrics.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if rec.Code != http.StatusOK {
+		t.Fatalf("node %d metrics = %d", i, rec.Code)
 	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	for _, line := range strings.Split(string(body), "\n") {
+	for _, line := range strings.Split(rec.Body.String(), "\n") {
 		if rest, ok := strings.CutPrefix(line, sample+" "); ok {
 			var v float64
 			if err := json.Unmarshal([]byte(strings.TrimSpace(rest)), &v); err != nil {

@@ -17,8 +17,9 @@ import (
 	"time"
 
 	"github.com/logto-bff/bff/backend/internal/authflow"
-	"github.com/logto-bff/bff/backend/internal/contract"
+	"github.com/logto-bff/bff/backend/internal/contracttest"
 	"github.com/logto-bff/bff/backend/internal/devidp"
+	"github.com/logto-bff/bff/backend/internal/devidp/devidptest"
 	"github.com/logto-bff/bff/backend/internal/redistest"
 	"github.com/logto-bff/bff/backend/internal/session"
 	"github.com/logto-bff/bff/backend/internal/signin"
@@ -206,7 +207,7 @@ func (e *env) newBrowser(t testing.TB, checked bool) *browser {
 	bffHost := strings.TrimPrefix(e.bff.URL, "http://")
 	var rt http.RoundTripper = http.DefaultTransport
 	if checked {
-		rt = contract.Transport(t, bffHost, nil)
+		rt = contracttest.Transport(t, bffHost, nil)
 	}
 	return &browser{e: e, jar: jar, client: &http.Client{
 		Jar: jar, Transport: rt, Timeout: 15 * time.Second,
@@ -281,9 +282,9 @@ func (b *browser) authorize(t testing.TB, authURL, user string) *http.Response {
 	var resp *http.Response
 	var err error
 	if user == "nelly" {
-		resp, err = devidp.SignInWithDiscord(ctx, b.client, authURL)
+		resp, err = devidptest.SignInWithDiscord(ctx, b.client, authURL)
 	} else {
-		resp, err = devidp.SignIn(ctx, b.client, authURL, devidp.AliceUsername, devidp.AlicePassword)
+		resp, err = devidptest.SignIn(ctx, b.client, authURL, devidp.AliceUsername, devidp.AlicePassword)
 	}
 	if err != nil {
 		t.Fatal(err)
@@ -315,7 +316,7 @@ func (b *browser) callbackURL(t testing.TB, authURL string) *url.URL {
 		}
 		return nil
 	}
-	resp, err := devidp.SignIn(context.Background(), &c, authURL, devidp.AliceUsername, devidp.AlicePassword)
+	resp, err := devidptest.SignIn(context.Background(), &c, authURL, devidp.AliceUsername, devidp.AlicePassword)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/logto-bff/bff/backend/internal/authflow"
 	"github.com/logto-bff/bff/backend/internal/proxy"
+	"github.com/logto-bff/bff/backend/internal/refresh"
 	"github.com/logto-bff/bff/backend/internal/session"
 	"github.com/logto-bff/bff/backend/internal/signin"
 )
@@ -45,20 +46,20 @@ type apiError struct {
 func errorFor(err error) apiError {
 	var pe *authflow.ParamError
 	var mbe *http.MaxBytesError
-	var refused *tokenRefusedError
+	var refused *refresh.RefusedError
 	if status, code, desc, ok := proxy.Classify(err); ok {
 		return apiError{Status: status, Code: code, Description: desc}
 	}
 	switch {
-	case errors.Is(err, errSessionExpired):
+	case errors.Is(err, refresh.ErrSessionEnded):
 		return apiError{Status: http.StatusUnauthorized, Code: "session_expired", Description: "Your session has ended. Sign in again."}
 	case errors.As(err, &refused):
-		switch refused.code {
+		switch refused.Code {
 		case "access_denied", "invalid_target", "insufficient_scope", "invalid_scope":
 			return apiError{Status: http.StatusForbidden, Code: "access_denied", Description: "Your account may not use this API."}
 		}
 		return apiError{Status: http.StatusInternalServerError, Code: "internal_error", Description: "Something went wrong on our side."}
-	case errors.Is(err, errRefreshBusy):
+	case errors.Is(err, refresh.ErrBusy):
 		return apiError{Status: http.StatusServiceUnavailable, Code: "idp_unavailable", Description: "The identity provider is unavailable. Try again shortly.", retry: true}
 	case errors.Is(err, authflow.ErrInvalidLogoutToken), errors.Is(err, errNoLogoutToken), errors.Is(err, errBadLogoutRequest):
 		return apiError{Status: http.StatusBadRequest, Code: "invalid_request", Description: "The logout token is invalid."}

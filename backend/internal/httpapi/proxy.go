@@ -10,6 +10,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/logto-bff/bff/backend/internal/proxy"
+	"github.com/logto-bff/bff/backend/internal/routes"
 )
 
 // The API proxy: ANY /api/proxy/{route}/{path...} (X-CSRF required) goes
@@ -31,17 +32,17 @@ func callFrom(ctx context.Context) *proxyCall {
 	return call
 }
 
-// newProxy builds the proxy for routes. Its transport records upstream
+// newProxy builds the proxy for rs. Its transport records upstream
 // latency and failures in the metrics.
-func (s *server) newProxy(routes []proxy.Route, base http.RoundTripper) (*proxy.Proxy, error) {
-	s.routeNames = make(map[string]bool, len(routes))
-	for _, r := range routes {
+func (s *server) newProxy(rs []routes.Route, base http.RoundTripper) (*proxy.Proxy, error) {
+	s.routeNames = make(map[string]bool, len(rs))
+	for _, r := range rs {
 		s.routeNames[r.Name] = true
 	}
 	if base == nil {
 		base = proxy.NewTransport(0, 0) // the proxy package's defaults
 	}
-	return proxy.New(routes, proxyTokens{s}, proxy.Options{
+	return proxy.New(rs, proxyTokens{s}, proxy.Options{
 		Transport:    &upstreamMetrics{base: base, s: s},
 		ErrorHandler: s.proxyError,
 		Logger:       s.log,
@@ -87,7 +88,7 @@ type proxyTokens struct{ s *server }
 var _ proxy.TokenSource = proxyTokens{}
 
 // Token implements proxy.TokenSource.
-func (t proxyTokens) Token(ctx context.Context, r *http.Request, route proxy.Route) (string, error) {
+func (t proxyTokens) Token(ctx context.Context, r *http.Request, route routes.Route) (string, error) {
 	call := callFrom(r.Context())
 	if call == nil {
 		return "", errors.New("httpapi: proxy request without its call state")
@@ -97,7 +98,7 @@ func (t proxyTokens) Token(ctx context.Context, r *http.Request, route proxy.Rou
 		t.s.storeError("load", err)
 		return "", err
 	}
-	return t.s.resourceToken(ctx, sess, route.Resource, route.Organization)
+	return t.s.refresher.ResourceToken(ctx, sess, route.Resource, route.Organization)
 }
 
 // upstreamMetrics records, per route, how long upstreams take to answer

@@ -16,6 +16,7 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 
 	"github.com/logto-bff/bff/backend/internal/devidp"
+	"github.com/logto-bff/bff/backend/internal/refresh"
 )
 
 const orgAudience = "urn:logto:organization:" + devidp.DefaultOrganizationID
@@ -31,6 +32,21 @@ type upstream struct {
 
 	mu   sync.Mutex
 	seen []http.Header
+	oidc *oidc.Provider // discovered once, like a real API (keeps verifying while the IdP is down)
+}
+
+// provider discovers the IdP once and keeps it (and its cached keys).
+func (u *upstream) provider(ctx context.Context) (*oidc.Provider, error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.oidc == nil {
+		p, err := oidc.NewProvider(ctx, u.issuer)
+		if err != nil {
+			return nil, err
+		}
+		u.oidc = p
+	}
+	return u.oidc, nil
 }
 
 func newUpstream(t testing.TB) *upstream {
@@ -55,7 +71,7 @@ func (u *upstream) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := context.Background()
-	p, err := oidc.NewProvider(ctx, u.issuer)
+	p, err := u.provider(ctx)
 	if err != nil {
 		http.Error(w, "discovery", http.StatusInternalServerError)
 		return
@@ -102,10 +118,16 @@ func closedAddr(t testing.TB) string {
 
 func newProxyCluster(t testing.TB, nodes int) (*cluster, *upstream) {
 	t.Helper()
+	return newProxyClusterWith(t, clusterOptions{nodes: nodes})
+}
+
+// newProxyClusterWith is newProxyCluster with o's other options.
+func newProxyClusterWith(t testing.TB, o clusterOptions) (*cluster, *upstream) {
+	t.Helper()
 	up := newUpstream(t)
-	routes := fmt.Sprintf("demo=%s/api|%s, acme=%s/org|org:%s, down=http://%s/|%s, elsewhere=%s/org|org:org_not_a_member",
+	o.routes = fmt.Sprintf("demo=%s/api|%s, acme=%s/org|org:%s, down=http://%s/|%s, elsewhere=%s/org|org:org_not_a_member",
 		up.srv.URL, devidp.DefaultResourceIndicator, up.srv.URL, devidp.DefaultOrganizationID, closedAddr(t), devidp.DefaultResourceIndicator, up.srv.URL)
-	cl := newCluster(t, clusterOptions{nodes: nodes, routes: routes})
+	cl := newCluster(t, o)
 	up.issuer, up.now = cl.idpSrv.URL+"/oidc", cl.idpClock.Now
 	return cl, up
 }
@@ -159,8 +181,9 @@ func TestProxyForwardsWithResourceToken(t *testing.T) {
 	if d := cl.idp.Stats().RefreshGrants - grants; d != 1 {
 		t.Errorf("cached token not reused: %d grants", d)
 	}
-	// Near expiry: a new resource token under the lock, transparently.
-	cl.advance(clusterAccessTTL - 30*time.Second)
+	// Near expiry (within its effective margin, a twentieth of its
+	// lifetime): a new resource token under the lock, transparently.
+	cl.advance(clusterAccessTTL - clusterAccessTTL/refresh.MarginDivisor/2)
 	if resp, body := b.do(t, 1, http.MethodPost, "/api/proxy/demo/items", "Content-Type", "application/json"); resp.StatusCode != http.StatusOK {
 		t.Fatalf("after expiry = %d %s", resp.StatusCode, body)
 	}

@@ -1,12 +1,14 @@
 package httpapi
 
 import (
+	"fmt"
 	"net/http"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/logto-bff/bff/backend/internal/devidp"
+	"github.com/logto-bff/bff/backend/internal/refresh"
 )
 
 func TestTransparentRefresh(t *testing.T) {
@@ -20,16 +22,22 @@ func TestTransparentRefresh(t *testing.T) {
 				t.Fatal(err)
 			}
 
-			// Outside the margin: no refresh.
-			cl.advance(clusterAccessTTL - 2*time.Minute)
+			// The effective margin of a 5 min token is a twentieth of its
+			// lifetime (15 s), less than the configured 60 s.
+			margin := refresh.Margin(time.Minute, clusterAccessTTL)
+			if margin != clusterAccessTTL/refresh.MarginDivisor {
+				t.Fatalf("effective margin %v", margin)
+			}
+			// Outside the margin (even within the configured 60 s): no refresh.
+			cl.advance(clusterAccessTTL - 2*margin)
 			if code, _ := b.me(t, 0); code != http.StatusOK {
 				t.Fatalf("/api/me = %d", code)
 			}
 			if st := cl.idp.Stats(); st.RefreshGrants != 0 {
 				t.Fatalf("refreshed %d times outside the margin", st.RefreshGrants)
 			}
-			// Within the 60 s margin: refreshed on this request.
-			cl.advance(90 * time.Second)
+			// Within the effective margin: refreshed on this request.
+			cl.advance(margin + margin/2)
 			if code, errCode := b.me(t, 0); code != http.StatusOK {
 				t.Fatalf("/api/me within the margin = %d %s", code, errCode)
 			}
@@ -59,20 +67,30 @@ func TestTransparentRefresh(t *testing.T) {
 	}
 }
 
-// TestConcurrentRefreshAcrossTwoInstances: right after expiry, 50 requests
-// spread over two BFF instances sharing Redis, against a strict IdP: one
-// refresh, no reuse, every request 200.
+// TestConcurrentRefreshAcrossTwoInstances: right after expiry, 20 and 50
+// requests spread over two BFF instances sharing Redis, against a strict
+// IdP, with tokens shorter and longer than the 60 s margin: one refresh, no
+// reuse, every request 200.
 func TestConcurrentRefreshAcrossTwoInstances(t *testing.T) {
-	cl := newCluster(t, clusterOptions{nodes: 2})
+	for _, ttl := range []time.Duration{5 * time.Second, 15 * time.Second, clusterAccessTTL} {
+		for _, n := range []int{20, 50} {
+			t.Run(fmt.Sprintf("%v/%d", ttl, n), func(t *testing.T) {
+				concurrentRefresh(t, ttl, n)
+			})
+		}
+	}
+}
+
+func concurrentRefresh(t *testing.T, ttl time.Duration, n int) {
+	cl := newCluster(t, clusterOptions{nodes: 2, accessTTL: ttl})
 	b := cl.browser(t)
 	b.signIn(t, 0)
 	if code, _ := b.me(t, 1); code != http.StatusOK {
 		t.Fatalf("session not visible on the second instance: %d", code)
 	}
-	cl.advance(clusterAccessTTL + time.Second)
+	cl.advance(ttl + time.Second)
 	stats := cl.idp.Stats()
 
-	const n = 50
 	var wg sync.WaitGroup
 	codes := make([]int, n)
 	start := make(chan struct{})
@@ -104,12 +122,76 @@ func TestConcurrentRefreshAcrossTwoInstances(t *testing.T) {
 		t.Errorf("refresh success across instances = %v, want 1", success)
 	}
 	waited := cl.metricValue(t, 0, `bff_token_refreshes_total{result="waited"}`) + cl.metricValue(t, 1, `bff_token_refreshes_total{result="waited"}`)
-	t.Logf("50 requests: 1 refresh, %v waited for it under the lock, the rest read the refreshed session", waited)
+	t.Logf("%d requests: 1 refresh, %v waited for it under the lock, the rest read the refreshed session", n, waited)
 	// The refreshed session keeps working on both.
 	for i := range 2 {
 		if code, _ := b.me(t, i); code != http.StatusOK {
 			t.Errorf("instance %d after the burst = %d", i, code)
 		}
+	}
+}
+
+// TestIdPDownWhileTokensValid: Logto unreachable while the access and API
+// tokens still have a second left → 200 on both instances, through /api/me
+// and /api/proxy (a refresh is due with 5 min tokens, whose margin is 15 s;
+// none is due yet with 15 s tokens); once they have expired → 503
+// idp_unavailable within 5 s, never 401; Logto back → 200 with one refresh
+// per token.
+func TestIdPDownWhileTokensValid(t *testing.T) {
+	for _, ttl := range []time.Duration{15 * time.Second, clusterAccessTTL} {
+		t.Run(ttl.String(), func(t *testing.T) {
+			cl, _ := newProxyClusterWith(t, clusterOptions{nodes: 2, accessTTL: ttl})
+			b := cl.browser(t)
+			b.signIn(t, 0)
+			paths := []string{"/api/me", "/api/proxy/demo/hello", "/api/proxy/acme/members"}
+			for _, p := range paths[1:] { // cache the API tokens
+				if resp, body := b.do(t, 0, http.MethodGet, p); resp.StatusCode != http.StatusOK {
+					t.Fatalf("%s = %d %s", p, resp.StatusCode, body)
+				}
+			}
+			grants := cl.idp.Stats().RefreshGrants
+
+			cl.advance(ttl - time.Second)
+			cl.idpUp.Store(false)
+			for i := range 2 {
+				for _, p := range paths {
+					if resp, body := b.do(t, i, http.MethodGet, p); resp.StatusCode != http.StatusOK {
+						t.Errorf("instance %d, IdP down, 1 s left: %s = %d %s", i, p, resp.StatusCode, body)
+					}
+				}
+			}
+			deferred := cl.metricValue(t, 0, `bff_token_refreshes_total{result="deferred"}`) + cl.metricValue(t, 1, `bff_token_refreshes_total{result="deferred"}`)
+			due := refresh.Margin(time.Minute, ttl) > time.Second
+			if due && deferred != 6 || !due && deferred != 0 {
+				t.Errorf("deferred refreshes = %v (refresh due: %v)", deferred, due)
+			}
+
+			cl.advance(time.Second)
+			for i := range 2 {
+				for _, p := range paths {
+					start := time.Now()
+					resp, body := b.do(t, i, http.MethodGet, p)
+					if resp.StatusCode != http.StatusServiceUnavailable || errorCode(t, body) != "idp_unavailable" {
+						t.Errorf("instance %d, IdP down, expired: %s = %d %s, want 503 idp_unavailable", i, p, resp.StatusCode, body)
+					}
+					if d := time.Since(start); d > 5*time.Second {
+						t.Errorf("instance %d: %s took %v", i, p, d)
+					}
+				}
+			}
+
+			cl.idpUp.Store(true)
+			for i := range 2 {
+				for _, p := range paths {
+					if resp, body := b.do(t, i, http.MethodGet, p); resp.StatusCode != http.StatusOK {
+						t.Errorf("instance %d, IdP back: %s = %d %s", i, p, resp.StatusCode, body)
+					}
+				}
+			}
+			if st := cl.idp.Stats(); st.RefreshGrants-grants != len(paths) || st.RefreshReuse != 0 {
+				t.Errorf("IdP back: %d grants for %d tokens, stats %+v", st.RefreshGrants-grants, len(paths), st)
+			}
+		})
 	}
 }
 
@@ -141,7 +223,7 @@ func TestRefreshRevokedAtIdPEndsSession(t *testing.T) {
 		t.Errorf("expired metric = %v", got)
 	}
 	// After the tombstone's lifetime it is just signed out.
-	cl.advance(tombstoneTTL)
+	cl.advance(refresh.TombstoneTTL)
 	if code, errCode := b.me(t, 0); code != http.StatusUnauthorized || errCode != "unauthorized" {
 		t.Errorf("after the tombstone = %d %s", code, errCode)
 	}
@@ -237,5 +319,34 @@ func TestThreeReplicasShareEverything(t *testing.T) {
 	}
 	if v := cl.metricValue(t, 0, `bff_sign_ins_total{result="success"}`); v != 1 {
 		t.Errorf("sign-in metric = %v", v)
+	}
+}
+
+// TestSteadyTrafficOneRefreshPerLifetime: tokens shorter than the default
+// 60 s margin, two minutes of steady /api/me traffic (one request every
+// 100 ms on the shared test clock, alternating between two instances): at
+// most one refresh_token grant per token lifetime, plus one.
+func TestSteadyTrafficOneRefreshPerLifetime(t *testing.T) {
+	const traffic, every = 2 * time.Minute, 100 * time.Millisecond
+	for _, ttl := range []time.Duration{5 * time.Second, 15 * time.Second} {
+		t.Run(ttl.String(), func(t *testing.T) {
+			cl := newCluster(t, clusterOptions{nodes: 2, accessTTL: ttl})
+			b := cl.browser(t)
+			b.signIn(t, 0)
+			i := 0
+			for elapsed := time.Duration(0); elapsed < traffic; elapsed += every {
+				if code, errCode := b.me(t, i%2); code != http.StatusOK {
+					t.Fatalf("at %v: /api/me = %d %s", elapsed, code, errCode)
+				}
+				cl.advance(every)
+				i++
+			}
+			st := cl.idp.Stats()
+			limit := int(traffic/ttl) + 1
+			t.Logf("%v tokens, %d requests over %v: %d refresh_token grants (limit %d)", ttl, i, traffic, st.RefreshGrants, limit)
+			if st.RefreshGrants > limit || st.RefreshGrants < limit-2 || st.RefreshReuse != 0 {
+				t.Errorf("%d grants (reuse %d), want between %d and %d", st.RefreshGrants, st.RefreshReuse, limit-2, limit)
+			}
+		})
 	}
 }

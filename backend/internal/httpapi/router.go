@@ -6,10 +6,10 @@
 //
 // Routes: GET /auth/sign-in, GET /auth/callback, POST /auth/sign-out,
 // POST /auth/backchannel-logout, GET /api/me and ANY /api/proxy/{route}/…
-// (every /api route requires X-CSRF: 1), GET /healthz, GET /readyz,
-// GET /metrics (when Options.ServeMetrics), and the SPA (or a small landing
-// page) at /. Tokens are refreshed transparently on the requests that use
-// them (see tokens.go).
+// (every /api route requires X-CSRF: 1), GET /healthz, GET /readyz, and
+// the SPA (or a small landing page) at /. Never /metrics: the caller serves
+// Options.Metrics on a listener of its own. Tokens are refreshed transparently on the requests that use
+// them (package refresh; tokens.go).
 package httpapi
 
 import (
@@ -25,8 +25,12 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/logto-bff/bff/backend/internal/authflow"
+	"github.com/logto-bff/bff/backend/internal/background"
 	"github.com/logto-bff/bff/backend/internal/metrics"
 	"github.com/logto-bff/bff/backend/internal/proxy"
+	"github.com/logto-bff/bff/backend/internal/refresh"
+	"github.com/logto-bff/bff/backend/internal/revocation"
+	"github.com/logto-bff/bff/backend/internal/routes"
 	"github.com/logto-bff/bff/backend/internal/session"
 	"github.com/logto-bff/bff/backend/internal/signin"
 )
@@ -67,22 +71,27 @@ type Options struct {
 	// Now is the clock for token expiry decisions; nil means time.Now. It
 	// must agree with the session.Manager's and authflow.Client's clocks.
 	Now func() time.Time
-	// RefreshMargin: an access or resource token expiring within it is
-	// refreshed before use (zero: only expired ones).
+	// RefreshMargin: an access or resource token expiring within it —
+	// capped at a twentieth of the token's lifetime, see refresh.Margin —
+	// is refreshed before use (zero: only expired ones).
 	RefreshMargin time.Duration
 	// Routes are the API proxy's upstreams (config BFF_API_ROUTES); none
 	// makes every /api/proxy route a 404.
-	Routes []proxy.Route
+	Routes []routes.Route
 	// ProxyTransport replaces the proxy's upstream transport (tests,
 	// benchmarks). Nil means newProxyTransport.
 	ProxyTransport http.RoundTripper
 	// Metrics receives request, sign-in/out, refresh, back-channel, proxy
 	// and store metrics; nil records nothing.
 	Metrics *metrics.Metrics
-	// ServeMetrics serves Metrics at GET /metrics on this handler (the
-	// main listener: block /metrics at the edge). Leave it false when
-	// /metrics has its own listener.
-	ServeMetrics bool
+	// Background tracks work that outlives its request (revocations, the
+	// save of rotated tokens after a store failure), so the caller can
+	// drain it on shutdown. Nil: a tracker nobody drains.
+	Background *background.Tracker
+	// Revoker revokes refresh tokens of ended sessions (its Background
+	// should be Background). Nil: one that only logs what it could not
+	// deliver.
+	Revoker *revocation.Revoker
 }
 
 // server holds the handlers' dependencies.
@@ -96,13 +105,13 @@ type server struct {
 	pageCSP      string
 	spaCSP       string
 	hsts         bool
-	spa          *spaFiles // nil: no SPA configured
-	now          func() time.Time
-	margin       time.Duration
+	spa          *spaFiles        // nil: no SPA configured
 	metrics      *metrics.Metrics // nil records nothing
 	proxy        *proxy.Proxy
 	routeNames   map[string]bool // configured proxy route names
 	verifiers    logoutVerifiers
+	refresher    *refresh.Refresher
+	revoker      *revocation.Revoker
 }
 
 // New builds the BFF's http.Handler. It sets gin to release mode and uses
@@ -140,8 +149,6 @@ func New(opts Options) (http.Handler, error) {
 		reqLog:       opts.RequestLog,
 		publicOrigin: pub.Scheme + "://" + pub.Host,
 		hsts:         opts.HSTS,
-		now:          opts.Now,
-		margin:       opts.RefreshMargin,
 		metrics:      opts.Metrics,
 		// The BFF's own pages: no script, one hashed style block; sign-out
 		// redirects a form post to Logto, which form-action must allow.
@@ -157,6 +164,20 @@ func New(opts Options) (http.Handler, error) {
 		if s.spa, err = openSPA(opts.SPADir); err != nil {
 			return nil, err
 		}
+	}
+	if opts.Background == nil {
+		opts.Background = background.New(opts.Logger)
+	}
+	s.revoker = opts.Revoker
+	if s.revoker == nil {
+		s.revoker = revocation.New(revocation.Config{Background: opts.Background, Logger: opts.Logger})
+	}
+	s.refresher, err = refresh.New(refresh.Config{
+		Clients: opts.Auth, Sessions: opts.Sessions, Margin: opts.RefreshMargin, Budget: requestTimeout,
+		Now: opts.Now, Logger: opts.Logger, Metrics: opts.Metrics, Background: opts.Background, Revoker: s.revoker,
+	})
+	if err != nil {
+		return nil, err
 	}
 	if s.proxy, err = s.newProxy(opts.Routes, opts.ProxyTransport); err != nil {
 		return nil, err
@@ -184,9 +205,6 @@ func New(opts Options) (http.Handler, error) {
 
 	r.GET("/healthz", s.healthz)
 	r.GET("/readyz", s.readyz)
-	if opts.ServeMetrics && opts.Metrics != nil {
-		r.GET("/metrics", gin.WrapH(opts.Metrics.Handler()))
-	}
 	r.NoRoute(s.noRoute)
 	return r, nil
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/logto-bff/bff/backend/internal/devidp"
+	"github.com/logto-bff/bff/backend/internal/devidp/devidptest"
 )
 
 // bffCookieBytes is the size of every BFF cookie the browser would send
@@ -183,7 +184,7 @@ func TestStateRacedOnTwoInstances(t *testing.T) {
 		}
 		return nil
 	}
-	resp, err = devidp.SignIn(context.Background(), &stop, authURL, devidp.AliceUsername, devidp.AlicePassword)
+	resp, err = devidptest.SignIn(context.Background(), &stop, authURL, devidp.AliceUsername, devidp.AlicePassword)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,15 +1,9 @@
 package httpapi
 
 import (
-	"context"
-	"errors"
-	"log/slog"
 	"net/http"
-	"time"
 
 	"github.com/gin-gonic/gin"
-
-	"github.com/logto-bff/bff/backend/internal/authflow"
 )
 
 // signOut handles POST /auth/sign-out (a form post from the SPA). It always
@@ -40,24 +34,7 @@ func (s *server) signOut(c *gin.Context) {
 	hint := ""
 	if sess != nil {
 		hint = sess.Tokens.IDToken
-		s.revokeQuietly(client, sess.Tokens.RefreshToken)
+		s.revoker.Revoke(c.Request.Context(), client, sess.Tokens.RefreshToken)
 	}
 	redirect(c, http.StatusSeeOther, client.EndSessionURL(hint))
-}
-
-// revokeQuietly revokes refreshToken at Logto, logging (not returning) a
-// failure: signing out locally must not depend on Logto.
-func (s *server) revokeQuietly(client *authflow.Client, refreshToken string) {
-	if refreshToken == "" {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := client.Revoke(ctx, refreshToken); err != nil {
-		level := slog.LevelWarn
-		if errors.Is(err, authflow.ErrRejected) {
-			level = slog.LevelInfo // already revoked or expired
-		}
-		s.log.Log(ctx, level, "refresh token revocation failed", "error", err.Error())
-	}
 }

@@ -233,7 +233,7 @@ func TestRealLogto(t *testing.T) {
 		bffEnv[k] = v
 	}
 	for k, v := range map[string]string{
-		"BFF_LISTEN": fmt.Sprintf("127.0.0.1:%d", port), "BFF_SESSION_SECRET": randomHex(32), "BFF_COOKIE_SECURE": "false",
+		"BFF_LISTEN": fmt.Sprintf("127.0.0.1:%d", port), "BFF_METRICS_LISTEN": "127.0.0.1:0", "BFF_SESSION_SECRET": randomHex(32), "BFF_COOKIE_SECURE": "false",
 		"BFF_API_ROUTES": "it=" + up.URL + "/v1|" + resource, "BFF_REFRESH_MARGIN": "30m", "BFF_LOG_FORMAT": "text", "BFF_LOG_LEVEL": "debug",
 	} {
 		bffEnv[k] = v

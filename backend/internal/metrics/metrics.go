@@ -19,10 +19,11 @@ import (
 
 // Refresh results, the values of the "result" label of RefreshesTotal.
 const (
-	RefreshSuccess = "success" // this request refreshed the tokens
-	RefreshFailure = "failure" // the refresh failed (transient or invalid_grant)
-	RefreshExpired = "expired" // Logto rejected the refresh token: the session ended
-	RefreshWaited  = "waited"  // another request (or replica) refreshed while this one waited
+	RefreshSuccess  = "success"  // this request refreshed the tokens
+	RefreshFailure  = "failure"  // the refresh failed and the request failed with it
+	RefreshExpired  = "expired"  // Logto rejected the refresh token: the session ended
+	RefreshWaited   = "waited"   // another request (or replica) refreshed while this one waited
+	RefreshDeferred = "deferred" // a refresh ahead of expiry failed transiently; the still valid token was used
 )
 
 // Metrics is the set of collectors the BFF updates. The zero value is not
@@ -67,7 +68,7 @@ func New() *Metrics {
 		}),
 		refreshes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "bff_token_refreshes_total",
-			Help: "Token refreshes, by result (success, failure, expired, waited).",
+			Help: "Token refreshes, by result (success, failure, expired, waited, deferred).",
 		}, []string{"result"}),
 		backchannel: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "bff_backchannel_logouts_total",
@@ -131,7 +132,7 @@ func (m *Metrics) SignOut() {
 }
 
 // Refresh records a refresh outcome: one of RefreshSuccess, RefreshFailure,
-// RefreshExpired, RefreshWaited.
+// RefreshExpired, RefreshWaited, RefreshDeferred.
 func (m *Metrics) Refresh(outcome string) {
 	if m == nil {
 		return

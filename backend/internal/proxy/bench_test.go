@@ -4,6 +4,8 @@ import (
 	"io"
 	"net/http"
 	"testing"
+
+	"github.com/logto-bff/bff/backend/internal/routes"
 )
 
 // benchBody is ~200 bytes of JSON, a typical small API answer.
@@ -56,7 +58,7 @@ func BenchmarkDirect(b *testing.B) {
 // the proxy's cost (one extra loopback hop, checks, header rewriting).
 func BenchmarkProxy(b *testing.B) {
 	up := benchUpstream(b)
-	srv := newProxyServer(b, []Route{{Name: "items", Upstream: up.url(b, "/v1")}}, routeTokens, Options{})
+	srv := newProxyServer(b, []routes.Route{{Name: "items", Upstream: up.url(b, "/v1")}}, routeTokens, Options{})
 	benchGet(b, srv.URL+"/api/proxy/items/items/42?expand=stock")
 }
 

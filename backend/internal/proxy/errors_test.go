@@ -14,11 +14,13 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/logto-bff/bff/backend/internal/routes"
 )
 
 func TestProxyRejectsPathEscapes(t *testing.T) {
 	up := newUpstream(t, nil)
-	srv := newProxyServer(t, []Route{{Name: "svc", Upstream: up.url(t, "/base")}}, routeTokens, Options{})
+	srv := newProxyServer(t, []routes.Route{{Name: "svc", Upstream: up.url(t, "/base")}}, routeTokens, Options{})
 	tests := []struct {
 		target     string
 		wantStatus int
@@ -92,7 +94,7 @@ func TestProxyRejectsPathEscapes(t *testing.T) {
 
 func TestProxyUnknownRoute(t *testing.T) {
 	up := newUpstream(t, nil)
-	srv := newProxyServer(t, []Route{{Name: "svc", Upstream: up.url(t, "")}}, routeTokens, Options{})
+	srv := newProxyServer(t, []routes.Route{{Name: "svc", Upstream: up.url(t, "")}}, routeTokens, Options{})
 	for _, target := range []string{"/api/proxy/nope/x", "/api/proxy/nope", "/api/proxy/", "/api/proxy/SVC/x", "/api/proxy/%73vc/x", "/api/other/svc/x"} {
 		t.Run(target, func(t *testing.T) {
 			res := rawGet(t, srv, target)
@@ -111,7 +113,7 @@ func TestProxyUnknownRoute(t *testing.T) {
 
 func TestProxyBodyTooLarge(t *testing.T) {
 	up := newUpstream(t, nil)
-	srv := newProxyServer(t, []Route{{Name: "svc", Upstream: up.url(t, "")}}, routeTokens, Options{MaxBodyBytes: 1024})
+	srv := newProxyServer(t, []routes.Route{{Name: "svc", Upstream: up.url(t, "")}}, routeTokens, Options{MaxBodyBytes: 1024})
 	t.Run("declared length", func(t *testing.T) {
 		res := rawRoundTrip(t, srv, "POST /api/proxy/svc/x HTTP/1.1\r\nHost: bff.test\r\nContent-Length: 1025\r\n\r\n"+strings.Repeat("a", 1025))
 		if res.Status != http.StatusRequestEntityTooLarge || errorCode(t, res.Header.Get("Content-Type"), res.Body) != "payload_too_large" {
@@ -143,13 +145,13 @@ func TestProxyUpstreamDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := ln.Addr().String()
-	routes := []Route{{Name: "svc", Upstream: mustURL(t, "http://"+addr+"/v1")}}
+	rs := []routes.Route{{Name: "svc", Upstream: mustURL(t, "http://"+addr+"/v1")}}
 	// Both proxies listen before the port is freed, so neither can be
 	// given it and end up proxying to itself.
 	var logs bytes.Buffer
-	plain := newProxyServer(t, routes, routeTokens, Options{Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
+	plain := newProxyServer(t, rs, routeTokens, Options{Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
 	var handled locked[error]
-	custom := newProxyServer(t, routes, routeTokens, Options{
+	custom := newProxyServer(t, rs, routeTokens, Options{
 		// A custom ErrorHandler gets ErrUpstream and the inbound request,
 		// not the outbound one carrying the bearer token.
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
@@ -194,7 +196,7 @@ func TestProxySlowUpstream(t *testing.T) {
 		case <-r.Context().Done():
 		}
 	})
-	srv := newProxyServer(t, []Route{{Name: "svc", Upstream: up.url(t, "")}}, routeTokens, Options{Timeout: 300 * time.Millisecond})
+	srv := newProxyServer(t, []routes.Route{{Name: "svc", Upstream: up.url(t, "")}}, routeTokens, Options{Timeout: 300 * time.Millisecond})
 	start := time.Now()
 	res := rawGet(t, srv, "/api/proxy/svc/slow")
 	if res.Status != http.StatusBadGateway || errorCode(t, res.Header.Get("Content-Type"), res.Body) != "upstream_unavailable" {
@@ -213,11 +215,11 @@ var errNoSession = errors.New("no session")
 
 func TestProxyTokenSourceErrors(t *testing.T) {
 	up := newUpstream(t, nil)
-	routes := []Route{{Name: "svc", Upstream: up.url(t, "")}}
-	failing := tokenFunc(func(*http.Request, Route) (string, error) { return "", errNoSession })
+	rs := []routes.Route{{Name: "svc", Upstream: up.url(t, "")}}
+	failing := tokenFunc(func(*http.Request, routes.Route) (string, error) { return "", errNoSession })
 
 	var handled locked[error]
-	srv := newProxyServer(t, routes, failing, Options{ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+	srv := newProxyServer(t, rs, failing, Options{ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 		handled.Set(err)
 		w.WriteHeader(http.StatusUnauthorized)
 	}})
@@ -225,21 +227,21 @@ func TestProxyTokenSourceErrors(t *testing.T) {
 		t.Fatalf("status %d, ErrorHandler got %v", res.Status, handled.Get())
 	}
 
-	srv = newProxyServer(t, routes, failing, Options{})
+	srv = newProxyServer(t, rs, failing, Options{})
 	if res := rawGet(t, srv, "/api/proxy/svc/x"); res.Status != http.StatusInternalServerError ||
 		errorCode(t, res.Header.Get("Content-Type"), res.Body) != "internal_error" || strings.Contains(res.Body, "no session") {
 		t.Fatalf("default handler: status %d body %q", res.Status, res.Body)
 	}
 
 	for _, bad := range []string{"", "a b", "tok\r\nX-Evil: 1", "tok\x00"} {
-		srv = newProxyServer(t, routes, tokenFunc(func(*http.Request, Route) (string, error) { return bad, nil }), Options{})
+		srv = newProxyServer(t, rs, tokenFunc(func(*http.Request, routes.Route) (string, error) { return bad, nil }), Options{})
 		if res := rawGet(t, srv, "/api/proxy/svc/x"); res.Status != http.StatusInternalServerError {
 			t.Fatalf("token %q: status %d", bad, res.Status)
 		}
 	}
 	// Path checks come before the token: junk never triggers a refresh.
 	var calls atomic.Int64
-	srv = newProxyServer(t, routes, tokenFunc(func(*http.Request, Route) (string, error) { calls.Add(1); return "t", nil }), Options{})
+	srv = newProxyServer(t, rs, tokenFunc(func(*http.Request, routes.Route) (string, error) { calls.Add(1); return "t", nil }), Options{})
 	rawGet(t, srv, "/api/proxy/svc/%2e%2e/x")
 	rawGet(t, srv, "/api/proxy/nope/x")
 	if n := calls.Load(); n != 0 {
@@ -257,13 +259,13 @@ func TestProxyTLSUpstream(t *testing.T) {
 	up.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshake below is expected
 	up.StartTLS()
 	t.Cleanup(up.Close)
-	srv := newProxyServer(t, []Route{{Name: "svc", Upstream: mustURL(t, up.URL)}}, routeTokens, Options{Transport: up.Client().Transport})
+	srv := newProxyServer(t, []routes.Route{{Name: "svc", Upstream: mustURL(t, up.URL)}}, routeTokens, Options{Transport: up.Client().Transport})
 	if res := rawGet(t, srv, "/api/proxy/svc/x"); res.Status != http.StatusOK || res.Body != "Bearer tok-svc" {
 		t.Fatalf("status %d body %q", res.Status, res.Body)
 	}
 	// The proxy's own transport does not trust the test CA: no silent
 	// InsecureSkipVerify.
-	srv = newProxyServer(t, []Route{{Name: "svc", Upstream: mustURL(t, up.URL)}}, routeTokens, Options{})
+	srv = newProxyServer(t, []routes.Route{{Name: "svc", Upstream: mustURL(t, up.URL)}}, routeTokens, Options{})
 	if res := rawGet(t, srv, "/api/proxy/svc/x"); res.Status != http.StatusBadGateway {
 		t.Fatalf("untrusted certificate: status %d", res.Status)
 	}

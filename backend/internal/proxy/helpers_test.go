@@ -14,19 +14,21 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/logto-bff/bff/backend/internal/routes"
 )
 
 // tokenFunc adapts a function to TokenSource (the BFF's real one needs
 // sessions; the proxy only needs what it returns).
-type tokenFunc func(r *http.Request, route Route) (string, error)
+type tokenFunc func(r *http.Request, route routes.Route) (string, error)
 
-func (f tokenFunc) Token(_ context.Context, r *http.Request, route Route) (string, error) {
+func (f tokenFunc) Token(_ context.Context, r *http.Request, route routes.Route) (string, error) {
 	return f(r, route)
 }
 
 // routeTokens issues "tok-<route>" tokens, so tests can see which route's
 // token reached which upstream.
-var routeTokens = tokenFunc(func(_ *http.Request, route Route) (string, error) { return "tok-" + route.Name, nil })
+var routeTokens = tokenFunc(func(_ *http.Request, route routes.Route) (string, error) { return "tok-" + route.Name, nil })
 
 // locked is a value written by a server goroutine and read by the test.
 type locked[T any] struct {
@@ -87,9 +89,9 @@ func (u *upstream) url(t testing.TB, path string) *url.URL {
 }
 
 // newProxyServer serves a Proxy built from routes on loopback.
-func newProxyServer(t testing.TB, routes []Route, tokens TokenSource, opts Options) *httptest.Server {
+func newProxyServer(t testing.TB, rs []routes.Route, tokens TokenSource, opts Options) *httptest.Server {
 	t.Helper()
-	p, err := New(routes, tokens, opts)
+	p, err := New(rs, tokens, opts)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

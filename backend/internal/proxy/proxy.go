@@ -23,6 +23,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/logto-bff/bff/backend/internal/routes"
 )
 
 // Prefix is the path under which ServeHTTP expects requests:
@@ -35,15 +37,23 @@ const Prefix = "/api/proxy/"
 // for requests that passed route, method and path checks, with the inbound
 // request (cookies included); it must not modify route.Upstream.
 type TokenSource interface {
-	Token(ctx context.Context, r *http.Request, route Route) (string, error)
+	Token(ctx context.Context, r *http.Request, route routes.Route) (string, error)
 }
 
 // Options tune a Proxy. The zero value is usable.
 type Options struct {
 	// Timeout bounds how long the upstream may take to send response
 	// headers (and to accept the connection). Zero means 30 s. Streaming
-	// response bodies are not bounded.
+	// response bodies are not bounded by it (see IdleTimeout).
 	Timeout time.Duration
+	// IdleTimeout bounds a pause in a proxied exchange once the upstream is
+	// contacted: the browser's request body, the upstream's response body
+	// and the browser's reading of it must each make progress at least
+	// this often, or the exchange is cut. It replaces the server's
+	// whole-request ReadTimeout and WriteTimeout for proxied requests, so
+	// server-sent events and long downloads last as long as bytes flow.
+	// Zero means 60 s.
+	IdleTimeout time.Duration
 	// MaxIdleConnsPerHost is the keep-alive pool size per upstream. Zero
 	// means 256 (Go's default of 2 throttles a busy proxy).
 	MaxIdleConnsPerHost int
@@ -71,31 +81,32 @@ const (
 // Proxy forwards requests to allow-listed upstreams. It is safe for
 // concurrent use.
 type Proxy struct {
-	routes       map[string]Route
+	routes       map[string]routes.Route
 	tokens       TokenSource
 	rp           *httputil.ReverseProxy
 	maxBody      int64
+	idle         time.Duration
 	errorHandler func(http.ResponseWriter, *http.Request, error)
 	log          *slog.Logger
 }
 
 var _ http.Handler = (*Proxy)(nil)
 
-// New returns a Proxy for routes (as ParseRoutes returns them; programmatic
+// New returns a Proxy for rs (as routes.Parse returns them; programmatic
 // routes are checked the same way) taking tokens from tokens. Without
 // Options.Transport, the proxy uses its own transport: no proxy from the
 // environment (an operator's HTTP_PROXY must not see bearer tokens), TLS
 // 1.2 or later, the keep-alive pool and timeouts of Options, and no
 // transparent decompression. Redirects are never followed: the browser
 // receives them.
-func New(routes []Route, tokens TokenSource, opts Options) (*Proxy, error) {
+func New(rs []routes.Route, tokens TokenSource, opts Options) (*Proxy, error) {
 	if tokens == nil {
 		return nil, errors.New("proxy: nil TokenSource")
 	}
-	p := &Proxy{routes: make(map[string]Route, len(routes)), tokens: tokens, maxBody: opts.MaxBodyBytes, log: opts.Logger}
+	p := &Proxy{routes: make(map[string]routes.Route, len(rs)), tokens: tokens, maxBody: opts.MaxBodyBytes, log: opts.Logger}
 	var errs []error
-	for i, r := range routes {
-		problems := routeProblems(r)
+	for i, r := range rs {
+		problems := routes.Problems(r)
 		if r.Upstream == nil {
 			problems = append(problems, "upstream missing")
 		}
@@ -116,6 +127,10 @@ func New(routes []Route, tokens TokenSource, opts Options) (*Proxy, error) {
 	}
 	if p.maxBody <= 0 {
 		p.maxBody = defaultMaxBodyBytes
+	}
+	p.idle = opts.IdleTimeout
+	if p.idle <= 0 {
+		p.idle = defaultIdleTimeout
 	}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
@@ -147,6 +162,7 @@ type forward struct {
 	route  string
 	target url.URL // JoinPath's result: scheme, host, path; no query
 	token  string
+	guard  *idleGuard
 }
 
 type forwardKey struct{}
@@ -155,7 +171,8 @@ type forwardKey struct{}
 // Checks run in this order, each failing to the ErrorHandler: route
 // (ErrUnknownRoute), method (ErrMethodNotAllowed), path (ErrBadPath),
 // declared body size (ErrBodyTooLarge), token (TokenSource error). Only
-// then is the upstream contacted.
+// then is the upstream contacted; from then on the exchange is bounded by
+// Options.IdleTimeout rather than the server's read and write timeouts.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	escaped := r.URL.EscapedPath()
 	if !strings.HasPrefix(escaped, Prefix) {
@@ -194,12 +211,15 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.errorHandler(w, r, fmt.Errorf("proxy: route %s: token source returned an unusable token", name))
 		return
 	}
-	fwd := &forward{in: r, route: name, target: *target, token: token}
-	out := r.WithContext(context.WithValue(r.Context(), forwardKey{}, fwd))
-	if r.Body != nil && r.Body != http.NoBody {
-		out.Body = http.MaxBytesReader(w, r.Body, p.maxBody)
+	hasBody := r.Body != nil && r.Body != http.NoBody
+	guard, ctx := newIdleGuard(r.Context(), w, p.idle, hasBody)
+	defer guard.stop()
+	fwd := &forward{in: r, route: name, target: *target, token: token, guard: guard}
+	out := r.WithContext(context.WithValue(ctx, forwardKey{}, fwd))
+	if hasBody {
+		out.Body = idleBody{http.MaxBytesReader(w, r.Body, p.maxBody), guard.readProgress}
 	}
-	p.rp.ServeHTTP(w, out)
+	p.rp.ServeHTTP(idleWriter{ResponseWriter: w, g: guard}, out)
 }
 
 // validToken accepts a non-empty header-safe token (no spaces, controls or
@@ -282,6 +302,11 @@ func modifyResponse(res *http.Response) error {
 	h.Set("Content-Security-Policy", "sandbox; default-src 'none'; frame-ancestors 'none'")
 	if h.Get("Cache-Control") == "" {
 		h.Set("Cache-Control", "no-store")
+	}
+	// The body streams for as long as the upstream keeps sending.
+	if fwd, ok := res.Request.Context().Value(forwardKey{}).(*forward); ok && fwd.guard != nil {
+		fwd.guard.upstreamProgress(0, nil)
+		res.Body = idleBody{ReadCloser: res.Body, progress: fwd.guard.upstreamProgress}
 	}
 	return nil
 }

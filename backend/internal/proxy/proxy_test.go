@@ -8,17 +8,19 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/logto-bff/bff/backend/internal/routes"
 )
 
 func TestProxyForwardsRequest(t *testing.T) {
 	orders := newUpstream(t, nil)
 	billing := newUpstream(t, nil)
 	var tokenSawCookie locked[string]
-	tokens := tokenFunc(func(r *http.Request, route Route) (string, error) {
+	tokens := tokenFunc(func(r *http.Request, route routes.Route) (string, error) {
 		tokenSawCookie.Set(r.Header.Get("Cookie")) // the BFF finds the session by cookie
 		return "tok-" + route.Name + "-" + route.Resource + route.Organization, nil
 	})
-	srv := newProxyServer(t, []Route{
+	srv := newProxyServer(t, []routes.Route{
 		{Name: "orders", Upstream: orders.url(t, "/v1"), Resource: "https://api.example.com"},
 		{Name: "billing", Upstream: billing.url(t, ""), Organization: "org_acme"},
 	}, tokens, Options{})
@@ -89,7 +91,7 @@ func TestProxyForwardsRequest(t *testing.T) {
 
 func TestProxyStripsUpgrade(t *testing.T) {
 	up := newUpstream(t, nil)
-	srv := newProxyServer(t, []Route{{Name: "svc", Upstream: up.url(t, "")}}, routeTokens, Options{})
+	srv := newProxyServer(t, []routes.Route{{Name: "svc", Upstream: up.url(t, "")}}, routeTokens, Options{})
 	res := rawRoundTrip(t, srv, "GET /api/proxy/svc/ws HTTP/1.1\r\nHost: bff.test\r\n"+
 		"Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\r\n")
 	if res.Status != http.StatusOK {
@@ -112,7 +114,7 @@ func TestProxyStripsUpgrade(t *testing.T) {
 		_, _ = buf.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
 		_ = buf.Flush()
 	})
-	srv = newProxyServer(t, []Route{{Name: "svc", Upstream: switcher.url(t, "")}}, routeTokens, Options{})
+	srv = newProxyServer(t, []routes.Route{{Name: "svc", Upstream: switcher.url(t, "")}}, routeTokens, Options{})
 	res = rawRoundTrip(t, srv, "GET /api/proxy/svc/ws HTTP/1.1\r\nHost: bff.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
 	if res.Status != http.StatusBadGateway || errorCode(t, res.Header.Get("Content-Type"), res.Body) != "upstream_unavailable" {
 		t.Fatalf("status %d body %s, want 502 upstream_unavailable", res.Status, res.Body)
@@ -141,7 +143,7 @@ func TestProxyResponseHeaders(t *testing.T) {
 		w.WriteHeader(http.StatusCreated)
 		_, _ = io.WriteString(w, `{"id":1}`)
 	})
-	srv := newProxyServer(t, []Route{{Name: "svc", Upstream: up.url(t, "/")}}, routeTokens, Options{})
+	srv := newProxyServer(t, []routes.Route{{Name: "svc", Upstream: up.url(t, "/")}}, routeTokens, Options{})
 
 	res := rawGet(t, srv, "/api/proxy/svc/things")
 	if res.Status != http.StatusCreated || res.Body != `{"id":1}` || res.Header.Get("X-Upstream") != "yes" {
@@ -172,7 +174,7 @@ func TestProxyResponseHeaders(t *testing.T) {
 
 func TestProxyMethodsQueryBody(t *testing.T) {
 	up := newUpstream(t, nil)
-	srv := newProxyServer(t, []Route{{Name: "svc", Upstream: up.url(t, "/base")}}, routeTokens, Options{})
+	srv := newProxyServer(t, []routes.Route{{Name: "svc", Upstream: up.url(t, "/base")}}, routeTokens, Options{})
 	client := srv.Client()
 	for _, method := range []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "PROPFIND"} {
 		t.Run(method, func(t *testing.T) {
@@ -233,7 +235,7 @@ func TestProxyStreamsResponse(t *testing.T) {
 			close(release)
 		}
 	})
-	srv := newProxyServer(t, []Route{{Name: "svc", Upstream: up.url(t, "")}}, routeTokens, Options{})
+	srv := newProxyServer(t, []routes.Route{{Name: "svc", Upstream: up.url(t, "")}}, routeTokens, Options{})
 	res, err := srv.Client().Get(srv.URL + "/api/proxy/svc/events")
 	if err != nil {
 		t.Fatal(err)
@@ -275,7 +277,7 @@ func TestProxyStreamsRequestBody(t *testing.T) {
 		rest, _ := io.ReadAll(r.Body)
 		_, _ = w.Write(append(buf, rest...))
 	})
-	srv := newProxyServer(t, []Route{{Name: "svc", Upstream: up.url(t, "")}}, routeTokens, Options{})
+	srv := newProxyServer(t, []routes.Route{{Name: "svc", Upstream: up.url(t, "")}}, routeTokens, Options{})
 	pr, pw := io.Pipe()
 	type result struct {
 		body string
@@ -314,7 +316,7 @@ func TestProxyRedirectNotFollowed(t *testing.T) {
 	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "http://127.0.0.1:1/elsewhere", http.StatusFound)
 	})
-	srv := newProxyServer(t, []Route{{Name: "svc", Upstream: up.url(t, "")}}, routeTokens, Options{})
+	srv := newProxyServer(t, []routes.Route{{Name: "svc", Upstream: up.url(t, "")}}, routeTokens, Options{})
 	res := rawGet(t, srv, "/api/proxy/svc/moved")
 	if res.Status != http.StatusFound || res.Header.Get("Location") != "http://127.0.0.1:1/elsewhere" {
 		t.Fatalf("status %d Location %q", res.Status, res.Header.Get("Location"))

@@ -17,6 +17,7 @@ import (
 
 	"github.com/logto-bff/bff/backend/internal/config"
 	"github.com/logto-bff/bff/backend/internal/devidp"
+	"github.com/logto-bff/bff/backend/internal/devidp/devidptest"
 )
 
 // postLogout posts a back-channel logout form to replica i.
@@ -77,7 +78,7 @@ func TestHostileBackchannelLogoutTokens(t *testing.T) {
 	// token reaches one replica and the session ends on every replica.
 	delivered := c.idp.provider.Stats().BackchannelDelivered
 	end := c.idp.issuer() + "/session/end?" + url.Values{"client_id": {clientID}, "post_logout_redirect_uri": {publicURL + "/"}}.Encode()
-	resp, err := devidp.SignOut(ctx, leaver.follow, end)
+	resp, err := devidptest.SignOut(ctx, leaver.follow, end)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -118,6 +118,7 @@ func (c *cluster) env(extra map[string]string) map[string]string {
 		config.EnvLogtoResources:     devidp.DefaultResourceIndicator,
 		config.EnvPublicURL:          publicURL,
 		config.EnvListen:             "127.0.0.1:0",
+		config.EnvMetricsListen:      "127.0.0.1:0",
 		config.EnvSessionSecret:      c.sessionSecret,
 		config.EnvSessionStore:       config.StoreRedis,
 		config.EnvRedisURL:           c.redis.URL(),

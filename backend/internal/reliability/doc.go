@@ -1,8 +1,9 @@
-// Package reliability holds the BFF's reliability and security suite: Go
-// tests that build the real bff binary once, run two or three bff
-// processes in serve mode against one real redis-server and the
-// development identity provider (served in the test process on loopback),
-// and prove under load, faults and hostile input that
+// Package reliability is TEST-ONLY (no code of its own, nothing imports
+// it): the BFF's reliability and security suite, Go tests that build the
+// real bff binary once, run two or three bff processes in serve mode
+// against one real redis-server and the development identity provider
+// (served in the test process on loopback), and prove under load, faults
+// and hostile input that
 //
 //   - 200 users sign in, use the API across token expiry on every replica
 //     and sign out with zero errors, zero lost sessions and zero refresh

@@ -103,7 +103,8 @@ func TestIdPSlowIsBoundedAndLeaksNothing(t *testing.T) {
 	// Warm up: sign-ins and refreshes open the BFF's connections to the
 	// IdP and Redis, so the baseline includes its idle pools.
 	users := signInAll(ctx, t, c, 4)
-	time.Sleep(ttl - time.Second + 200*time.Millisecond)
+	time.Sleep(ttl + 200*time.Millisecond) // past expiry: due whatever the effective margin
+
 	expectEverywhere(ctx, t, c, users, http.StatusOK, "")
 	time.Sleep(500 * time.Millisecond)
 	baseConns, baseRes := c.idp.openConns(), snapshot(c)
@@ -124,8 +125,9 @@ func TestIdPSlowIsBoundedAndLeaksNothing(t *testing.T) {
 		cbs, late = append(cbs, cb), append(late, u)
 	}
 	c.idp.setDelay("/token", slowBy)
-	// Let the early users' tokens need a refresh too.
-	time.Sleep(ttl - time.Second)
+	// Let the early users' tokens expire too (a refresh due before expiry
+	// would be deferred: 200 with the still valid token).
+	time.Sleep(ttl + 200*time.Millisecond)
 	var wg sync.WaitGroup
 	type answer struct {
 		what    string

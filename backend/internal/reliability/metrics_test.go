@@ -3,6 +3,7 @@ package reliability
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -11,15 +12,23 @@ import (
 	"testing"
 )
 
-// scrapeMetrics fetches GET /metrics from replica i (served on the main
-// listener when BFF_METRICS_LISTEN is unset), saves it beside the logs so
-// the secret scan covers it, and returns it.
+// scrapeMetrics fetches GET /metrics from replica i's own metrics
+// listener (never the main one), saves it beside the logs so the secret
+// scan covers it, and returns it.
 func scrapeMetrics(ctx context.Context, t *testing.T, c *cluster, i int) string {
 	t.Helper()
-	u := c.newUser("scraper", "")
-	resp, body, err := u.do(pinned(ctx, i), http.MethodGet, "/metrics", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+c.replicas[i].metrics+"/metrics", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s /metrics: %v", c.replicas[i].name, err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
 	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("%s /metrics = %v", c.replicas[i].name, statusOf(resp))
+		t.Fatalf("%s /metrics = %d %v", c.replicas[i].name, resp.StatusCode, err)
 	}
 	p := filepath.Join(c.dir, fmt.Sprintf("%s.metrics.txt", c.replicas[i].name))
 	if err := os.WriteFile(p, body, 0o600); err != nil {

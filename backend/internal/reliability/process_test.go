@@ -25,6 +25,7 @@ type replica struct {
 	cmd        *exec.Cmd
 	exited     chan struct{}
 	addr       string // 127.0.0.1:port, read from its "listening" log line
+	metrics    string // its /metrics listener, from the same line
 	dead       atomic.Bool
 }
 
@@ -95,7 +96,7 @@ func startReplica(t *testing.T, dir, name string, env map[string]string) *replic
 		if time.Now().After(deadline) {
 			t.Fatalf("%s did not log \"listening\" within %v:\n%s", name, replicaStartTimeout, tail(r.stderrPath, 40))
 		}
-		r.addr = listeningAddr(r.stderrPath)
+		r.addr, r.metrics = listeningAddr(r.stderrPath)
 		if r.addr == "" {
 			time.Sleep(20 * time.Millisecond)
 		}
@@ -103,25 +104,27 @@ func startReplica(t *testing.T, dir, name string, env map[string]string) *replic
 	return r
 }
 
-// listeningAddr finds the addr of the JSON "listening" log line.
-func listeningAddr(path string) string {
+// listeningAddr finds the addr and metrics addr of the JSON "listening"
+// log line.
+func listeningAddr(path string) (addr, metrics string) {
 	f, err := os.Open(path)
 	if err != nil {
-		return ""
+		return "", ""
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
 		var line struct {
-			Msg  string `json:"msg"`
-			Addr string `json:"addr"`
+			Msg     string `json:"msg"`
+			Addr    string `json:"addr"`
+			Metrics string `json:"metrics"`
 		}
 		if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "listening" && line.Addr != "" {
-			return line.Addr
+			return line.Addr, line.Metrics
 		}
 	}
-	return ""
+	return "", ""
 }
 
 func (r *replica) pid() int { return r.cmd.Process.Pid }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/logto-bff/bff/backend/internal/devidp"
+	"github.com/logto-bff/bff/backend/internal/devidp/devidptest"
 )
 
 // user is one simulated browser: its own cookie jar, every request through
@@ -88,7 +89,7 @@ func (u *user) signIn(ctx context.Context, returnTo string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	resp, err := devidp.SignIn(ctx, u.follow, authURL, u.name, u.pass)
+	resp, err := devidptest.SignIn(ctx, u.follow, authURL, u.name, u.pass)
 	if err != nil {
 		return "", fmt.Errorf("sign in: %w", err)
 	}
@@ -113,7 +114,7 @@ func (u *user) callbackURL(ctx context.Context, authURL string) (string, error) 
 		}
 		return nil
 	}
-	resp, err := devidp.SignIn(ctx, &stop, authURL, u.name, u.pass)
+	resp, err := devidptest.SignIn(ctx, &stop, authURL, u.name, u.pass)
 	if err != nil {
 		return "", err
 	}
@@ -160,7 +161,7 @@ func (u *user) signOut(ctx context.Context) error {
 	if u.sessionCookie() != "" {
 		return fmt.Errorf("sign-out left the session cookie in the browser")
 	}
-	end, err := devidp.SignOut(ctx, u.follow, loc)
+	end, err := devidptest.SignOut(ctx, u.follow, loc)
 	if err != nil {
 		return fmt.Errorf("IdP sign-out: %w", err)
 	}

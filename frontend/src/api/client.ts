@@ -27,20 +27,34 @@ export type Identity = components['schemas']['Identity'];
 export type ApiResult<T> = { ok: true; status: number; data: T } | { ok: false; problem: ApiProblem };
 
 /** The CSRF header the BFF requires on every /api request. */
-export const CSRF_HEADER = 'X-CSRF';
+const CSRF_HEADER = 'X-CSRF';
+
+/**
+ * The contract's paths without the `X-CSRF` header parameter: bffFetch sets
+ * it on every request, so no call passes it (one place, not two).
+ */
+type WithoutCsrf<T> = {
+  [P in keyof T]: {
+    [M in keyof T[P]]: T[P][M] extends { parameters: { header: infer H } }
+      ? Omit<T[P][M], 'parameters'> & {
+          parameters: Omit<T[P][M]['parameters'], 'header'> & { header?: Omit<H, typeof CSRF_HEADER> };
+        }
+      : T[P][M];
+  };
+};
 
 /**
  * Options every request is sent with: the session cookie (same origin only)
  * and no HTTP caching, so a signed-out browser never replays a cached
  * profile (for example after the back button).
  */
-export const REQUEST_INIT = { credentials: 'same-origin', cache: 'no-store' } as const satisfies RequestInit;
+const REQUEST_INIT = { credentials: 'same-origin', cache: 'no-store' } as const satisfies RequestInit;
 
 /**
  * The one fetch wrapper: sends `request` with `X-CSRF: 1` and
  * REQUEST_INIT. Every request to the BFF passes through here.
  */
-export function bffFetch(request: Request): Promise<Response> {
+function bffFetch(request: Request): Promise<Response> {
   const headers = new Headers(request.headers);
   headers.set(CSRF_HEADER, '1');
   return fetch(request, { ...REQUEST_INIT, headers });
@@ -86,8 +100,7 @@ export function proxyPath(target: string): string {
 /** Creates the client. `baseUrl` defaults to this page's origin. */
 export function createBffApi(options: { baseUrl?: string } = {}): BffApi {
   const baseUrl = (options.baseUrl ?? globalThis.location?.origin ?? '').replace(/\/+$/, '');
-  const client = createClient<paths>({ baseUrl, fetch: bffFetch });
-  const csrf = { [CSRF_HEADER]: '1' } as const;
+  const client = createClient<WithoutCsrf<paths>>({ baseUrl, fetch: bffFetch });
   const listeners = new Set<(problem: ApiProblem) => void>();
 
   function fail<T>(problem: ApiProblem): ApiResult<T> {
@@ -101,7 +114,7 @@ export function createBffApi(options: { baseUrl?: string } = {}): BffApi {
     async getMe() {
       let answer;
       try {
-        answer = await client.GET('/api/me', { params: { header: csrf }, parseAs: 'text' });
+        answer = await client.GET('/api/me', { parseAs: 'text' });
       } catch {
         return fail(networkProblem());
       }
@@ -116,7 +129,7 @@ export function createBffApi(options: { baseUrl?: string } = {}): BffApi {
       let answer;
       try {
         answer = await client.GET('/api/proxy/{route}/{path}', {
-          params: { header: csrf, path: splitProxyTarget(target) },
+          params: { path: splitProxyTarget(target) },
           parseAs: 'text',
           // The default serializer would encode the `/` inside `path`.
           pathSerializer: () => `${baseUrl}${path}`,

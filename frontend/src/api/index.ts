@@ -1,11 +1,8 @@
 // The SPA's API module: the only code that talks to the BFF's /api routes.
 export {
-  bffFetch,
   createBffApi,
   proxyPath,
   splitProxyTarget,
-  CSRF_HEADER,
-  REQUEST_INIT,
   type ApiResult,
   type BffApi,
   type Identity,
@@ -13,4 +10,4 @@ export {
   type ProxyAnswer,
   type User,
 } from './client';
-export { isSignedOut, parseErrorBody, problemFromResponse, type ApiProblem, type ProblemKind } from './problem';
+export { problemFromResponse, type ApiProblem } from './problem';

@@ -254,10 +254,10 @@ export interface paths {
         };
         /**
          * Prometheus metrics
-         * @description Served on the main listener unless `BFF_METRICS_LISTEN` gives it a
-         *     listener of its own; on the main listener, block `/metrics` at the
-         *     edge (the bundled nginx does not forward it). Labels are route
-         *     patterns and outcome words, never paths, tokens or session ids.
+         * @description Served only on its own listener, `BFF_METRICS_LISTEN` (default
+         *     `127.0.0.1:9464`), never on the main listener, where `/metrics` is
+         *     a 404. Labels are route patterns and outcome words, never paths,
+         *     tokens or session ids.
          */
         get: operations["metrics"];
         put?: never;

@@ -10,6 +10,8 @@ export interface HeaderProps {
   /** The signed-in user, or null. */
   me: Me | null;
   route: Route;
+  /** Whether the API view exists (a build with an API route). */
+  showApi: boolean;
 }
 
 const LINKS: { route: Route; label: string }[] = [
@@ -18,7 +20,7 @@ const LINKS: { route: Route; label: string }[] = [
 ];
 
 /** The top bar: brand, navigation and account (when signed in). */
-export function Header({ me, route }: HeaderProps) {
+export function Header({ me, route, showApi }: HeaderProps) {
   const name = me ? displayName(me.user) : '';
   return (
     <header className="topbar">
@@ -31,7 +33,7 @@ export function Header({ me, route }: HeaderProps) {
         {me && (
           <>
             <nav className="nav" aria-label="Main">
-              {LINKS.map((link) => (
+              {LINKS.filter((link) => showApi || link.route !== 'api').map((link) => (
                 <a
                   key={link.route}
                   className="nav-link"

@@ -1,11 +1,11 @@
-// Package contract checks real HTTP traffic against api/openapi.yaml.
+// Package contracttest checks real HTTP traffic against api/openapi.yaml.
 //
 // Integration tests send their requests through Transport, so every request
 // they make to the BFF and every response it gives is validated against the
 // spec: a handler that drifts from the contract fails the test that
 // exercised it. Traffic to other hosts (the identity provider, upstream
 // APIs) passes through unchecked.
-package contract
+package contracttest
 
 import (
 	"bytes"

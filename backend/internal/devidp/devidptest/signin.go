@@ -1,4 +1,8 @@
-package devidp
+// Package devidptest drives the dev identity provider's pages the way a
+// browser would (sign in, sign in with the simulated Discord, sign out), for
+// tests and the load harness. It is a test helper: the bff binary never
+// links it (nor golang.org/x/net/html, which it parses the pages with).
+package devidptest
 
 import (
 	"bytes"
@@ -95,17 +99,17 @@ func SignOut(ctx context.Context, client *http.Client, endSessionURL string) (*h
 func openPage(ctx context.Context, client *http.Client, rawURL string) (*parsedPage, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
 	if err != nil {
-		return nil, fmt.Errorf("devidp: build request: %w", err)
+		return nil, fmt.Errorf("devidptest: build request: %w", err)
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("devidp: get page: %w", err)
+		return nil, fmt.Errorf("devidptest: get page: %w", err)
 	}
 	return readPage(resp)
 }
 
 // errNoJar: the pages are bound to the browser by cookies.
-var errNoJar = errors.New("devidp: the http.Client needs a cookie jar to drive the sign-in pages")
+var errNoJar = errors.New("devidptest: the http.Client needs a cookie jar to drive the sign-in pages")
 
 type htmlForm struct {
 	action *url.URL
@@ -115,12 +119,12 @@ type htmlForm struct {
 func postForm(ctx context.Context, client *http.Client, f htmlForm) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, f.action.String(), strings.NewReader(f.values.Encode()))
 	if err != nil {
-		return nil, fmt.Errorf("devidp: build form post: %w", err)
+		return nil, fmt.Errorf("devidptest: build form post: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	resp, err := client.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("devidp: submit form: %w", err)
+		return nil, fmt.Errorf("devidptest: submit form: %w", err)
 	}
 	return resp, nil
 }
@@ -136,13 +140,13 @@ func readPage(resp *http.Response) (*parsedPage, error) {
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	resp.Body.Close()
 	if err != nil {
-		return nil, fmt.Errorf("devidp: read page: %w", err)
+		return nil, fmt.Errorf("devidptest: read page: %w", err)
 	}
 	resp.Body = io.NopCloser(bytes.NewReader(body))
 	p := &parsedPage{resp: resp}
 	if strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
 		if p.doc, err = html.Parse(bytes.NewReader(body)); err != nil {
-			return nil, fmt.Errorf("devidp: parse page: %w", err)
+			return nil, fmt.Errorf("devidptest: parse page: %w", err)
 		}
 	}
 	return p, nil

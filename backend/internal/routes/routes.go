@@ -1,4 +1,8 @@
-package proxy
+// Package routes parses and checks the API proxy's routes (BFF_API_ROUTES):
+// which upstream a path prefix goes to and which token it carries. Both
+// package config (which reads the setting) and package proxy (which serves
+// the routes) use it, so neither depends on the other.
+package routes
 
 import (
 	"errors"
@@ -8,9 +12,9 @@ import (
 	"strings"
 )
 
-// Route is one operator-configured upstream: requests to
-// Prefix+Name+"/<rest>" go to Upstream joined with <rest>, carrying an
-// access token for Resource (and Organization) from the TokenSource.
+// Route is one operator-configured upstream: the proxy sends requests to
+// /api/proxy/<Name>/<rest> to Upstream joined with <rest>, carrying an
+// access token for Resource (and Organization).
 type Route struct {
 	// Name is the first path segment after Prefix: [a-z0-9][a-z0-9_-]{0,63}.
 	Name string
@@ -32,7 +36,7 @@ var (
 
 const maxResourceLen = 2048
 
-// ParseRoutes parses the BFF_API_ROUTES setting. The format:
+// Parse parses the BFF_API_ROUTES setting. The format:
 //
 //	entries  = entry *( ("," / newline) entry )
 //	entry    = name "=" upstream [ "|" option ] [ "|" option ]
@@ -55,7 +59,7 @@ const maxResourceLen = 2048
 // On error, the returned error joins one error per problem, each naming the
 // entry by position (and name when valid) but never quoting an upstream URL,
 // which could carry credentials.
-func ParseRoutes(s string) ([]Route, error) {
+func Parse(s string) ([]Route, error) {
 	var (
 		routes []Route
 		errs   []error
@@ -135,13 +139,14 @@ func parseEntry(raw string) (Route, []string) {
 	if resources > 1 {
 		problems = append(problems, "more than one resource indicator")
 	}
-	return r, append(problems, routeProblems(r)...)
+	return r, append(problems, Problems(r)...)
 }
 
-// routeProblems lists what makes r unusable; New checks programmatic
-// routes with it too. A nil Upstream is reported only when r has no other
-// way to explain it (ParseRoutes reports unparsable URLs itself).
-func routeProblems(r Route) []string {
+// Problems lists what makes r unusable, never quoting its upstream; proxy.New
+// checks programmatic routes with it too. A nil Upstream is not reported
+// (Parse reports unparsable URLs itself; a caller building routes by hand
+// checks it).
+func Problems(r Route) []string {
 	var problems []string
 	if !routeNameRE.MatchString(r.Name) {
 		problems = append(problems, "name must match [a-z0-9][a-z0-9_-]{0,63}")
@@ -179,7 +184,7 @@ func upstreamProblems(u *url.URL) []string {
 		problems = append(problems, "upstream must not have a fragment")
 	}
 	if p := u.EscapedPath(); p != "" && p != "/" {
-		if _, err := checkRest(p); err != nil {
+		if _, err := CheckPath(p); err != nil {
 			problems = append(problems, "upstream path: "+err.Error())
 		}
 	}
