@@ -347,6 +347,15 @@ func (r *Redis) retry(ctx context.Context, fn func(c rueidis.Client) error) erro
 
 // Get returns the value at key, or nil when there is none.
 func (r *Redis) Get(ctx context.Context, key string) ([]byte, error) {
+	return r.get(ctx, func(ctx context.Context, c rueidis.Client) rueidis.RedisResult {
+		return c.Do(ctx, c.B().Get().Key(key).Build())
+	})
+}
+
+// get runs one GET (do, with the context bounded by OpTimeout), retried
+// after a dropped connection, and returns its value (nil when the key is
+// absent).
+func (r *Redis) get(ctx context.Context, do func(ctx context.Context, c rueidis.Client) rueidis.RedisResult) ([]byte, error) {
 	ctx, cancel, err := r.begin(ctx)
 	if err != nil {
 		return nil, err
@@ -354,21 +363,31 @@ func (r *Redis) Get(ctx context.Context, key string) ([]byte, error) {
 	defer cancel()
 	var v []byte
 	err = r.retry(ctx, func(c rueidis.Client) error {
-		s, err := c.Do(ctx, c.B().Get().Key(key).Build()).ToString()
-		if rueidis.IsRedisNil(err) {
-			v = nil
-			return nil
-		}
-		if err != nil {
+		m, err := do(ctx, c).ToMessage()
+		if err != nil && !rueidis.IsRedisNil(err) {
 			return err
 		}
-		v = make([]byte, len(s)) // non-nil even for the empty value
-		copy(v, s)
-		return nil
+		v, err = getValue(m)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store: redis get: %w", err)
 	}
+	return v, nil
+}
+
+// getValue is the value of a GET reply: nil for a nil reply, else a copy
+// (callers may keep or change it; non-nil even for the empty value).
+func getValue(m rueidis.RedisMessage) ([]byte, error) {
+	if m.IsNil() {
+		return nil, nil
+	}
+	s, err := m.ToString()
+	if err != nil {
+		return nil, err
+	}
+	v := make([]byte, len(s))
+	copy(v, s)
 	return v, nil
 }
 
@@ -385,41 +404,11 @@ func (r *Redis) GetCached(ctx context.Context, key string) ([]byte, error) {
 		return nil, err
 	}
 	if m, ok := r.near.lookup(key, time.Now()); ok {
-		return cachedValue(m)
+		return getValue(m)
 	}
-	ctx, cancel, err := r.begin(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer cancel()
-	var v []byte
-	err = r.retry(ctx, func(c rueidis.Client) error {
-		m, err := c.DoCache(ctx, c.B().Get().Key(key).Cache(), r.nearTTL).ToMessage()
-		if err != nil && !rueidis.IsRedisNil(err) {
-			return err
-		}
-		v, err = cachedValue(m)
-		return err
+	return r.get(ctx, func(ctx context.Context, c rueidis.Client) rueidis.RedisResult {
+		return c.DoCache(ctx, c.B().Get().Key(key).Cache(), r.nearTTL)
 	})
-	if err != nil {
-		return nil, fmt.Errorf("store: redis get: %w", err)
-	}
-	return v, nil
-}
-
-// cachedValue is the value of a GET reply: nil for a nil reply, else a
-// copy (callers may keep or change it).
-func cachedValue(m rueidis.RedisMessage) ([]byte, error) {
-	if m.IsNil() {
-		return nil, nil
-	}
-	s, err := m.ToString()
-	if err != nil {
-		return nil, err
-	}
-	v := make([]byte, len(s)) // non-nil even for the empty value
-	copy(v, s)
-	return v, nil
 }
 
 // NearCacheStats returns the near-cache's counters (zero when it is off).
