@@ -3,7 +3,7 @@
 #   make test   — every test: Go (unit, integration, contract, fuzz seeds),
 #                 the SPA's unit tests, the spec lint and the browser tests.
 #                 It sets itself up (test-deps): installs redis-server,
-#                 redis-sentinel, nginx and chromium with apt when run as
+#                 nginx and chromium with apt when run as
 #                 root, or stops naming the packages to install; npm ci.
 SHELL := /bin/bash
 GO ?= go

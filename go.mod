@@ -3,7 +3,6 @@ module github.com/logto-bff/bff
 go 1.26.8
 
 require (
-	github.com/boj/redistore v1.4.1
 	github.com/compose-spec/compose-go/v2 v2.16.2
 	github.com/coreos/go-oidc/v3 v3.21.0
 	github.com/getkin/kin-openapi v0.153.0

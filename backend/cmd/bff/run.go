@@ -180,7 +180,9 @@ func newLogger(cfg *config.Config, w io.Writer) (*slog.Logger, *httpapi.RequestL
 	return slog.New(slog.NewJSONHandler(w, opts)), httpapi.NewRequestLog(w, cfg.LogLevel)
 }
 
-func newSessions(cfg *config.Config, logger *slog.Logger) (*session.Manager, error) {
+// newSessions returns the session manager over st, which it owns (its
+// Close closes st).
+func newSessions(cfg *config.Config, st store.Store, logger *slog.Logger) (*session.Manager, error) {
 	scfg := session.Config{
 		Secret:           cfg.SessionSecret,
 		Secure:           cfg.CookieSecure,
@@ -188,19 +190,19 @@ func newSessions(cfg *config.Config, logger *slog.Logger) (*session.Manager, err
 		AbsoluteLifetime: cfg.SessionLifetime,
 		Logger:           logger.With("component", "session"),
 	}
-	if cfg.SessionStore == config.StoreRedis {
-		return session.NewRedis(scfg, cfg.RedisURL)
-	}
-	return session.NewMemory(scfg)
+	return session.New(scfg, st)
 }
 
-// openRevocationStore opens the store that records undelivered
-// revocations for every replica: the Redis sessions live in, or one in
-// memory (a single replica). Once the sessions live on store.Store as well,
-// this is the same store.
-func openRevocationStore(cfg *config.Config) (store.Store, error) {
+// newStore builds the store BFF_SESSION_STORE names, which sessions,
+// single-use marks, refresh locks and undelivered revocations share. A
+// Redis that is down at start is not an error: the store dials on use.
+func newStore(cfg *config.Config) (store.Store, error) {
 	if cfg.SessionStore == config.StoreRedis {
-		return store.OpenRedis(cfg.RedisURL, store.RedisOptions{})
+		r, err := store.OpenRedis(cfg.RedisURL, store.RedisOptions{})
+		if err != nil {
+			return nil, err
+		}
+		return r, nil
 	}
 	return store.NewMemory(store.MemoryOptions{}), nil
 }
@@ -214,10 +216,16 @@ func serve(ctx context.Context, cfg *config.Config, ln, metricsLn net.Listener, 
 	if requests != nil {
 		defer requests.Close() // after the servers stopped: the last lines
 	}
-	sessions, err := newSessions(cfg, logger)
+	st, err := newStore(cfg)
 	if err != nil {
 		return fmt.Errorf("session store: %w", err)
 	}
+	sessions, err := newSessions(cfg, st, logger)
+	if err != nil {
+		st.Close()
+		return fmt.Errorf("session store: %w", err)
+	}
+	// Deferred first, so it runs last: the revoker shares the store.
 	defer sessions.Close()
 	keeper, err := signin.New(signin.Config{Secret: cfg.SessionSecret, Secure: cfg.CookieSecure, Marker: sessions})
 	if err != nil {
@@ -239,12 +247,7 @@ func serve(ctx context.Context, cfg *config.Config, ln, metricsLn net.Listener, 
 
 	m := metrics.New()
 	bg := background.New(logger.With("component", "background"))
-	revStore, err := openRevocationStore(cfg)
-	if err != nil {
-		return fmt.Errorf("revocation store: %w", err)
-	}
-	defer revStore.Close()
-	revoker := revocation.New(revocation.Config{Background: bg, Store: revStore, Logger: logger.With("component", "revocation")})
+	revoker := revocation.New(revocation.Config{Background: bg, Store: st, Logger: logger.With("component", "revocation")})
 	// Any replica delivers the revocations any replica could not.
 	sweepCtx, stopSweep := context.WithCancel(ctx)
 	defer stopSweep()

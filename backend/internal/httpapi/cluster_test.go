@@ -103,7 +103,8 @@ type clusterOptions struct {
 	store     string // default redis
 	routes    string // BFF_API_ROUTES (upstream URLs resolved by the test)
 	transport http.RoundTripper
-	accessTTL time.Duration // the IdP's access-token lifetime; default clusterAccessTTL
+	accessTTL time.Duration      // the IdP's access-token lifetime; default clusterAccessTTL
+	redisOpts []redistest.Option // for the redis-server (e.g. persistence)
 }
 
 func newCluster(t testing.TB, o clusterOptions) *cluster {
@@ -169,7 +170,7 @@ func newCluster(t testing.TB, o clusterOptions) *cluster {
 	idpHandler.Store(&ih)
 
 	if o.store == storeRedis {
-		cl.redis = redistest.Start(t)
+		cl.redis = redistest.Start(t, o.redisOpts...)
 	}
 	var rs []routes.Route
 	if o.routes != "" {

@@ -27,6 +27,9 @@ var (
 	errInvalidState    = errors.New("missing or unknown state")
 	errBadQuery        = errors.New("malformed query string")
 	errNoUser          = errors.New("session has no rendered user")
+	// errSignOutIncomplete wraps the store failure that kept sign-out from
+	// deleting the session: the browser is still signed in.
+	errSignOutIncomplete = errors.New("sign-out incomplete")
 )
 
 // apiError is one response of the error shape
@@ -38,6 +41,9 @@ type apiError struct {
 	// retry is set on errors where starting again may help (HTML pages
 	// offer a "try again" link).
 	retry bool
+	// retrySignOut is set when the browser is still signed in because
+	// sign-out failed (HTML pages offer to sign out again).
+	retrySignOut bool
 }
 
 // errorFor maps any error to the response it deserves. Descriptions are
@@ -73,6 +79,8 @@ func errorFor(err error) apiError {
 		return apiError{Status: http.StatusNotFound, Code: "not_found", Description: "No such route."}
 	case errors.Is(err, errTooLarge), errors.As(err, &mbe):
 		return apiError{Status: http.StatusRequestEntityTooLarge, Code: "payload_too_large", Description: "The request body is too large."}
+	case errors.Is(err, errSignOutIncomplete):
+		return apiError{Status: http.StatusServiceUnavailable, Code: "store_unavailable", Description: "You are still signed in: your session could not be ended because the session store is unavailable. Try signing out again shortly.", retrySignOut: true}
 	case errors.Is(err, session.ErrNoSession):
 		return apiError{Status: http.StatusUnauthorized, Code: "unauthorized", Description: "You are not signed in."}
 	case errors.Is(err, session.ErrUnavailable):

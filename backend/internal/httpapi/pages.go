@@ -29,6 +29,7 @@ var pageTemplate = template.Must(template.New("page").Parse(`<!doctype html>
 {{if .Code}}<p><small>Error code: <code>{{.Code}}</code></small></p>{{end}}
 {{if .SignedIn}}<p>Signed in as <strong>{{.SignedIn}}</strong>.</p>
 <form method="post" action="/auth/sign-out"><button type="submit">Sign out</button></form>{{end}}
+{{if .SignOutAgain}}<form method="post" action="/auth/sign-out"><button type="submit">Sign out again</button></form>{{end}}
 {{range .Links}}<p><a href="{{.Href}}">{{.Text}}</a></p>{{end}}
 </main></body></html>
 `))
@@ -37,8 +38,11 @@ type pageLink struct{ Href, Text string }
 
 type pageData struct {
 	Title, Message, Code, SignedIn string
-	Links                          []pageLink
-	Style                          template.CSS
+	// SignOutAgain offers a sign-out button (sign-out failed, the browser
+	// is still signed in).
+	SignOutAgain bool
+	Links        []pageLink
+	Style        template.CSS
 }
 
 // renderPage writes one of the BFF's own HTML pages.
@@ -69,5 +73,5 @@ func renderErrorPage(c *gin.Context, e apiError) {
 	if e.retry {
 		links = append([]pageLink{{Href: "/auth/sign-in", Text: "Try again"}}, links...)
 	}
-	renderPage(c, e.Status, pageData{Title: title, Message: e.Description, Code: e.Code, Links: links})
+	renderPage(c, e.Status, pageData{Title: title, Message: e.Description, Code: e.Code, SignOutAgain: e.retrySignOut, Links: links})
 }

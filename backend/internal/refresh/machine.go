@@ -76,6 +76,16 @@ func (r *Refresher) underLock(ctx context.Context, sess *session.Session, expiry
 			// in the background; this request gets the error.
 			keepLock = true
 			r.bg.Go("refresh-save", func(bg context.Context) { r.saveRotated(bg, client, cur, unlock) })
+		case errors.Is(err, session.ErrConflict):
+			// Another writer saved the session while this one held the lock
+			// (its lease was lost). Never revoke here: every refresh token
+			// of a grant is one grant at Logto, and revoking ours would end
+			// the session that writer has just saved. Use what it saved.
+			r.log.WarnContext(work, "refreshed tokens not saved: the session was saved by another writer meanwhile")
+			if newer, rerr := r.sessions.Reload(work, sess); rerr == nil && !Ended(newer) && !stale(newer) {
+				return newer, nil
+			}
+			return nil, ErrBusy
 		}
 		return nil, err
 	}
@@ -137,6 +147,10 @@ func (r *Refresher) saveRotated(ctx context.Context, client *authflow.Client, cu
 			return
 		case errors.Is(err, session.ErrNoSession):
 			r.revoke(context.WithoutCancel(ctx), client, cur.Tokens.RefreshToken)
+			return
+		case errors.Is(err, session.ErrConflict):
+			// A newer save won (see the note in run): keep it, revoke nothing.
+			r.log.Warn("refreshed tokens not saved: the session was saved by another writer meanwhile")
 			return
 		}
 		delay = min(delay*2, 2*time.Second)

@@ -383,3 +383,45 @@ func TestTokenExpiringWhileWaitingForTheLockWaitsOn(t *testing.T) {
 		t.Errorf("not refreshed after the wait (grants %d)", f.grants())
 	}
 }
+
+// TestConflictingSaveKeepsTheNewerSessionAndRevokesNothing: another writer
+// saves the session while this refresh's grant is in flight (its lock lease
+// was lost). The newer save wins and is served; nothing is revoked — every
+// refresh token of a grant is the same grant at Logto, so revoking ours
+// would end the session the other writer has just saved.
+func TestConflictingSaveKeepsTheNewerSessionAndRevokesNothing(t *testing.T) {
+	const ttl = 15 * time.Second
+	f := newFixture(t, fixtureOptions{store: "redis", replicas: 2, accessTTL: ttl})
+	cookie := f.signIn(t)
+	before := f.load(t, 0, cookie)
+	var once sync.Once
+	hook := func() {
+		once.Do(func() {
+			other, err := f.replicas[1].sessions.Reload(context.Background(), before)
+			if err != nil {
+				t.Errorf("reload on the other replica: %v", err)
+				return
+			}
+			other.Tokens.AccessToken = "saved-by-the-other-writer"
+			other.Tokens.AccessTokenExpiry = f.clock.Now().Add(time.Hour)
+			if err := f.replicas[1].sessions.Save(context.Background(), other); err != nil {
+				t.Errorf("save on the other replica: %v", err)
+			}
+		})
+	}
+	f.beforeGrant.Store(&hook)
+	f.clock.Advance(ttl) // expired: the refresh is needed now
+	s, err := f.replicas[0].refresher.Session(context.Background(), before)
+	if err != nil {
+		t.Fatalf("conflicting save: %v", err)
+	}
+	if s.Tokens.AccessToken != "saved-by-the-other-writer" {
+		t.Errorf("served access token %q, want the newer save's", s.Tokens.AccessToken)
+	}
+	if got := f.load(t, 1, cookie).Tokens.AccessToken; got != "saved-by-the-other-writer" {
+		t.Errorf("stored access token %q: the newer save was overwritten", got)
+	}
+	if st := f.idp.Stats(); st.Revocations != 0 || st.GrantsRevoked != 0 {
+		t.Errorf("IdP stats %+v: a conflicting save must revoke nothing", st)
+	}
+}

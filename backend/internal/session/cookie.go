@@ -2,10 +2,7 @@ package session
 
 import (
 	"crypto/hkdf"
-	"crypto/rand"
 	"crypto/sha256"
-	"encoding/base64"
-	"encoding/hex"
 	"fmt"
 	"net/http"
 	"sync"
@@ -19,15 +16,14 @@ const (
 	// maxCookieValue bounds a cookie value we try to decode; securecookie
 	// enforces the same bound, checked here first to skip any work.
 	maxCookieValue = 4096
-	bindingBytes   = 32
 )
 
-// cookieNames returns the session and sign-in binding cookie names.
-func cookieNames(secure bool) (sessionName, bindName string) {
+// cookieName returns the session cookie's name.
+func cookieName(secure bool) string {
 	if secure {
-		return "__Host-bff-session", "__Host-bff-signin"
+		return "__Host-bff-session"
 	}
-	return "bff-session", "bff-signin"
+	return "bff-session"
 }
 
 // cookieCodec signs and verifies the session cookie. The store is given the
@@ -110,46 +106,6 @@ func (m *Manager) expireSessionCookie(w http.ResponseWriter) {
 		HttpOnly: true,
 		SameSite: http.SameSiteStrictMode,
 	})
-}
-
-// setBindingCookie writes the sign-in binding cookie (SameSite=Lax: it must
-// come back on the top-level redirect from Logto to the callback).
-func (m *Manager) setBindingCookie(w http.ResponseWriter, value string) {
-	http.SetCookie(w, &http.Cookie{
-		Name:     m.bindName,
-		Value:    value,
-		Path:     "/",
-		MaxAge:   int(m.cfg.AttemptTTL / time.Second),
-		Secure:   m.cfg.Secure,
-		HttpOnly: true,
-		SameSite: http.SameSiteLaxMode,
-	})
-}
-
-// bindingFromRequest returns the request's binding cookie value if it has
-// the shape we issue.
-func (m *Manager) bindingFromRequest(r *http.Request) (string, bool) {
-	c, err := r.Cookie(m.bindName)
-	if err != nil {
-		return "", false
-	}
-	b, err := base64.RawURLEncoding.DecodeString(c.Value)
-	if err != nil || len(b) != bindingBytes {
-		return "", false
-	}
-	return c.Value, true
-}
-
-func newBindingValue() string {
-	b := make([]byte, bindingBytes)
-	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go ≥ 1.24)
-	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-// bindingHash is what the store sees of a binding cookie: never the value.
-func bindingHash(value string) string {
-	h := sha256.Sum256([]byte("bff sign-in binding\x00" + value))
-	return hex.EncodeToString(h[:])
 }
 
 // discardWriter is the ResponseWriter handed to gorilla stores' Save: the

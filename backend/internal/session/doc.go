@@ -1,92 +1,126 @@
-// Package session keeps the BFF's server-side sessions, sign-in attempts,
-// back-channel-logout indexes, logout-token replay marks and refresh locks.
+// Package session keeps the BFF's server-side sessions, back-channel-logout
+// indexes, single-use marks (logout-token jti, sign-in states) and refresh
+// locks — every one of these jobs written once, above the storage contract
+// of package store (Get, Set, CompareAndSwap, CompareAndDelete, Ping,
+// Close), so memory and Redis (one node, Sentinel or Cluster) behave alike
+// and one test suite (TestStores) runs over both.
 //
-// # Persistence: gin-contrib/sessions stores
+// # Jobs and the primitive each uses
 //
-// The customer requires gin-contrib/sessions, so a session is persisted
-// through its sessions.Store interface (gorilla-compatible New/Get/Save plus
-// Options):
+//   - Create: the new session is listed in its indexes first, then stored
+//     with CompareAndSwap only-if-absent under a new random id (so
+//     back-channel logout never misses a stored session; an entry whose
+//     session was never stored is skipped).
+//   - Load: one Get. The sliding-expiry touch is CompareAndSwap from the
+//     bytes read to the same record with a new LastTouched and TTL, at most
+//     once per max(1m, IdleTimeout/10): it loses, harmlessly, to any
+//     concurrent write.
+//   - Save (after a refresh, under Lock): CompareAndSwap from the bytes
+//     Reload read. When that fails it reads again: gone → ErrNoSession (a
+//     signed-out session is never resurrected); same Version (only a touch
+//     went first) → it writes over it; a newer Version → ErrConflict (a
+//     stale writer never wins); the very record it meant to write → done (a
+//     retry after a reply lost on a dropped connection).
+//   - Destroy (sign-out) and back-channel logout: CompareAndDelete of the
+//     bytes read, read again if a refresh went first, so the record returned
+//     — whose refresh token the caller revokes — is the one deleted. Destroy
+//     expires the cookie only once the session is gone; when the store
+//     fails it returns ErrUnavailable and leaves the cookie, so a retry can
+//     finish.
+//   - Indexes by Logto sid and by subject: one JSON list of {id, exp} per
+//     sid or subject, updated by a compare-and-swap loop (read, change,
+//     CompareAndSwap from what was read; repeat with jittered back-off when
+//     another writer went first). Entries expire with their session's
+//     absolute end; at most 256 per index: when full, entries of sessions
+//     that are gone are dropped, then the session ending first is deleted
+//     before it is unlisted (no live session is ever left out).
+//   - MarkOnce / MarkJTI: CompareAndSwap only-if-absent of "1" with the
+//     mark's TTL; of any number of replicas exactly one gets true.
+//   - Lock: an in-process per-key mutex, then a lease in the store — a
+//     random token stored with CompareAndSwap only-if-absent and the lease
+//     as TTL, renewed every ttl/3 by a CompareAndSwap of the token onto
+//     itself, released by CompareAndDelete of the token.
 //
-//   - Redis mode uses gin-contrib/sessions' own Redis store
-//     (github.com/gin-contrib/sessions/redis, NewStoreWithPool, i.e.
-//     boj/redistore) over a redigo Pool built from REDIS_URL. Session keys
-//     are "bff:s:<id>". Its constructor PINGs and fails when Redis is down;
-//     NewRedis must not, so the gin-contrib store is created on first
-//     successful contact and every call before that reports ErrUnavailable.
-//   - Memory mode uses memStore, our own implementation of the same
-//     sessions.Store interface, with TTL expiry on every read and a janitor
-//     that evicts expired entries. gin-contrib's memstore (quasoft/memstore)
-//     is not used: it never evicts anything, so memory grows without bound
-//     and sessions have no idle timeout.
+// # Persistence: gin-contrib/sessions
+//
+// The customer requires gin-contrib/sessions, so a session is created, read
+// by cookie and deleted through its sessions.Store interface
+// (gorilla-compatible New/Get/Save plus Options), implemented once on
+// store.Store (ginStore). Its writes are conditional, as above: Save of a
+// new session stores only if the key is absent; Save of a session New read
+// stores or deletes only if the key still holds the bytes New read.
 //
 // The Manager does not use gin-contrib's sessions.Default(c) accessor: it
 // logs and swallows store errors, so a Redis outage would look like a
-// signed-out user. It calls store.New and store.Save itself and tells a
-// bad, forged or foreign cookie (a securecookie decode error → ErrNoSession)
-// from a store failure (→ ErrUnavailable). It calls store.New rather than
-// store.Get: Get goes through gorilla's per-request registry, which rewrites
-// *r and caches the first answer (and error) for the rest of the request, so
-// a Load after a Create or Destroy in the same request would see the old
-// session.
-//
-// The sessions.Store interface has no conditional write, yet two writes race
-// with others and must be conditional: the sliding-expiry touch (it must not
-// overwrite tokens a concurrent refresh has just saved — a stale refresh
-// token presented to Logto revokes the whole grant) and the refresh Save (it
-// must not resurrect a session that sign-out or back-channel logout deleted
-// meanwhile). Those two write the same key in the same format as the
-// gin-contrib store but conditionally: a compare-and-set script and SET XX
-// in Redis, the same checks under the mutex in memory.
+// signed-out user. It calls New and Save itself and tells a bad, forged or
+// foreign cookie (a securecookie decode error → ErrNoSession) from a store
+// failure (→ ErrUnavailable). It calls New rather than Get: Get goes
+// through gorilla's per-request registry, which caches the first answer for
+// the rest of the request, so a Load after a Create or Destroy in the same
+// request would see the old session.
 //
 // # Cookie
 //
 // The session cookie carries only the opaque session id, signed with
-// gorilla/securecookie (HMAC-SHA256, timestamped). The HMAC key is derived
-// from the configured secret with HKDF-SHA256 and a purpose label, so the
-// secret itself is never used directly and can safely serve other purposes
-// under other labels. There is no encryption: the id is random and reveals
-// nothing. The cookie is named "__Host-bff-session" when Secure (so it is
-// Secure, Path=/ and host-only by browser rule) and "bff-session" otherwise;
-// HttpOnly, Path=/, no Domain, SameSite=Strict, Max-Age = the session's
-// absolute end. The Manager writes this cookie itself rather than letting
-// the store do it: gorilla's Options.MaxAge is both the cookie's Max-Age and
-// the Redis TTL, and we want a sliding idle TTL server-side but a cookie that
-// never needs rewriting.
+// gorilla/securecookie (HMAC-SHA256, timestamped, JSON serializer). The
+// HMAC key is derived from the configured secret with HKDF-SHA256 and a
+// purpose label, so the secret itself is never used directly. There is no
+// encryption: the id is random and reveals nothing. The cookie is named
+// "__Host-bff-session" when Secure and "bff-session" otherwise; HttpOnly,
+// Path=/, no Domain, SameSite=Strict, Max-Age = the session's absolute end.
+// Codec, key, names and id shape are those of the previous release (which
+// used boj/redistore), so browsers keep their cookies across the upgrade.
 //
-// # Record, reads and sliding expiry
+// # Key layout
 //
-// The stored value is the JSON of Record, kept as bytes in the session's
-// Values and written to Redis as is (a serializer that passes the bytes
-// through, not gob). Record.Me is the /api/me "user" object, rendered once
-// at sign-in or refresh, so a plain read decodes once and needs no further
-// encoding. Each Manager keeps the decoded Record of up to 1,024 recently
-// read sessions, reused only while the stored bytes read back are
-// byte-for-byte those it was decoded from (decoding is about half of a
-// plain read's CPU); a deleted session is dropped from it. Redis
-// connections are pooled with as many idle as active ones, so sustained
-// concurrency never closes and redials them. A plain read never writes:
-// the idle deadline is only pushed forward (the record re-saved with a new
-// LastTouched and TTL) when the last touch is older than max(1m,
-// IdleTimeout/10). The server-side TTL is always min(IdleTimeout,
-// ExpiresAt-now), and Load also checks both limits against the injected
-// clock.
+//	bff:s:<id>                     the session: its record's JSON; TTL =
+//	                               min(IdleTimeout, ExpiresAt-now)
+//	bff:x:{sid:<sid>}              index by Logto session id: JSON list of
+//	bff:x:{sub:<subject>}          {id, exp}; TTL = the latest entry's end
+//	bff:j:<hex sha256(key)>        a single-use mark, "1"
+//	bff:l:<hex sha256(key)>        a lock lease: the holder's random token
+//	bff:i:sid:<sid>, bff:i:sub:<s> the previous release's index SETs: read
+//	                               only, until they expire
 //
-// # Other data (same Redis, same pool)
+// Every operation touches one key, so nothing is cross-slot on a Redis
+// Cluster; keys of a new format carry a hash tag ({...}) all the same.
 //
-//   - Sign-in attempts "bff:a:<binding>:<state>", taken atomically with
-//     GETDEL (Redis ≥ 6.2). The binding is a hash of the random value of the
-//     SameSite=Lax binding cookie, so a callback from another browser looks
-//     up a different key: it gets ErrNoAttempt and leaves the victim's
-//     attempt in place. "bff:ab:<binding>" lists a browser's pending states
-//     so at most MaxAttempts stay pending (the oldest is dropped).
-//   - Indexes "bff:i:sid:<sid>" and "bff:i:sub:<subject>": sets of session
-//     ids with a TTL, for back-channel logout.
-//   - Logout-token replay marks "bff:j:<sha256(jti)>" (SET NX PX).
-//   - Refresh locks "bff:l:<sha256(key)>" (SET NX PX with a random token,
-//     lease renewed every ttl/3 while held, released by a compare-and-delete
-//     script), always behind an in-process per-key mutex.
+// # Record, reads and the record cache
 //
-// Memory mode implements the same semantics with maps, one mutex and expiry
-// against the injected clock. Nothing in this package logs a token, cookie,
-// session id or secret.
+// The stored value is the JSON of Record plus a layout marker
+// ("layout":2: the session is in this release's indexes). Record.Me is the
+// /api/me "user" object, rendered once at sign-in or refresh. Each Manager
+// keeps the decoded Record of up to 1,024 recently read sessions, reused
+// only while the stored bytes read back are byte-for-byte those it was
+// decoded from; a deleted session is dropped from it. The server-side TTL
+// is always min(IdleTimeout, ExpiresAt-now), and Load also checks both
+// limits against the injected clock.
+//
+// # Upgrading from the release before the store contract
+//
+// That release wrote, in Redis, the same session key and value (the
+// record's JSON, without the layout marker), the same mark and lock keys,
+// and its indexes as Redis SETs at bff:i:sid:<sid> and bff:i:sub:<subject>
+// (and pending sign-in attempts at bff:a:… and bff:ab:…, which nothing
+// reads any more: they expire within ten minutes).
+// So the upgrade signs nobody out:
+//
+//   - An old session is read as is. On first use (a read or a refresh) it
+//     is added to the new indexes and rewritten with the layout marker;
+//     later reads write nothing.
+//   - Back-channel logout reads the new index and, when the store offers it
+//     (Redis: LegacySetMembers), the old SET, so a session created before
+//     the upgrade and not used since is still found. The old SETs expire by
+//     themselves within the absolute lifetime (14 days by default).
+//   - During a rolling upgrade, old and new replicas share sessions, marks
+//     and locks (same keys and formats; an old replica ignores the layout
+//     marker it does not know, and a record it rewrites without it is
+//     simply indexed again by the next new replica that reads it). The one
+//     gap: an old replica's back-channel logout reads only the old SETs, so
+//     it misses sessions created by new replicas while both run; keep the
+//     rollout short (the contract has no set operations, so new replicas
+//     cannot keep the old SETs up to date).
+//
+// Memory mode has nothing to migrate. Nothing in this package logs a token,
+// cookie, session id or secret.
 package session

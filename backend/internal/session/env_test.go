@@ -1,23 +1,24 @@
 package session
 
 import (
+	"context"
 	"errors"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/gomodule/redigo/redis"
-
 	"github.com/logto-bff/bff/backend/internal/redistest"
+	"github.com/logto-bff/bff/backend/internal/store"
 )
 
 // env is one store under test: every Manager it opens shares the same
-// storage (one memory backend, or one redis-server), like replicas do.
+// storage (one memory store, or one redis-server), like replicas do.
 type env struct {
 	name  string
 	clock *testClock
-	// open returns a new Manager over the env's storage; cfg's Secret and
-	// Now are filled in when zero.
-	open func(t testing.TB, cfg Config) *Manager
+	// st is the shared store, seen through a spy that records TTLs.
+	st *spyStore
 	// ttl is the server-side remaining TTL of a session id; false if absent.
 	ttl func(t testing.TB, id string) (time.Duration, bool)
 	// redis is the server, for Redis envs.
@@ -34,79 +35,32 @@ func (e *env) fill(cfg Config) Config {
 	return cfg
 }
 
-func memoryEnv(t testing.TB) *env {
-	e := &env{name: "memory", clock: newTestClock()}
-	var be *memBackend
-	e.open = func(t testing.TB, cfg Config) *Manager {
-		t.Helper()
-		cfg = e.fill(cfg)
-		if be == nil {
-			m, err := NewMemory(cfg)
-			if err != nil {
-				t.Fatalf("NewMemory: %v", err)
-			}
-			t.Cleanup(func() { m.Close() })
-			be = m.be.(*memBackend)
-			return m
-		}
-		// A second "replica" over the same memory backend.
-		ncfg, err := cfg.normalized()
-		if err != nil {
-			t.Fatal(err)
-		}
-		cc, err := newCookieCodec(ncfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return newManager(ncfg, cc, be)
-	}
-	e.ttl = func(t testing.TB, id string) (time.Duration, bool) {
-		be.mu.Lock()
-		defer be.mu.Unlock()
-		v, ok := be.sessions[id]
-		return v.exp.Sub(e.clock.Now()), ok
-	}
-	return e
-}
-
-func redisEnv(t testing.TB, opts ...redistest.Option) *env {
-	srv := redistest.Start(t, opts...)
-	e := &env{name: "redis", clock: newTestClock(), redis: srv}
-	e.open = func(t testing.TB, cfg Config) *Manager {
-		t.Helper()
-		m, err := NewRedis(e.fill(cfg), srv.URL())
-		if err != nil {
-			t.Fatalf("NewRedis: %v", err)
-		}
-		t.Cleanup(func() { m.Close() })
-		return m
-	}
-	e.ttl = func(t testing.TB, id string) (time.Duration, bool) {
-		t.Helper()
-		ms, err := redis.Int64(e.do(t, "PTTL", redisSessionPrefix+id))
-		if err != nil {
-			t.Fatalf("PTTL: %v", err)
-		}
-		if ms == -2 {
-			return 0, false
-		}
-		if ms < 0 {
-			t.Fatalf("session key has no TTL (PTTL %d)", ms)
-		}
-		return time.Duration(ms) * time.Millisecond, true
-	}
-	return e
-}
-
-// do runs one command on the env's redis-server with a fresh connection.
-func (e *env) do(t testing.TB, cmd string, args ...any) (any, error) {
+// open returns a new Manager (a "replica") over the env's store; cfg's
+// Secret and Now are filled in when zero. Closing it leaves the store open
+// for the others; the env closes it at the end of the test.
+func (e *env) open(t testing.TB, cfg Config) *Manager {
 	t.Helper()
-	c, err := redis.DialURL(e.redis.URL())
+	m, err := New(e.fill(cfg), sharedStore{e.st})
 	if err != nil {
-		t.Fatalf("dial redis: %v", err)
+		t.Fatalf("New: %v", err)
 	}
-	defer c.Close()
-	return c.Do(cmd, args...)
+	t.Cleanup(func() { m.Close() })
+	return m
+}
+
+func newEnv(t testing.TB, name string, st store.Store, clock *testClock) *env {
+	e := &env{name: name, clock: clock, st: &spyStore{Store: st, now: clock.Now}}
+	t.Cleanup(func() { st.Close() })
+	e.ttl = func(t testing.TB, id string) (time.Duration, bool) {
+		t.Helper()
+		return e.st.remaining(t, sessionKey(id))
+	}
+	return e
+}
+
+func memoryEnv(t testing.TB) *env {
+	clock := newTestClock()
+	return newEnv(t, "memory", store.NewMemory(store.MemoryOptions{Now: clock.Now}), clock)
 }
 
 var envs = []struct {
@@ -114,7 +68,6 @@ var envs = []struct {
 	new  func(t testing.TB) *env
 }{
 	{"memory", memoryEnv},
-	{"redis", func(t testing.TB) *env { return redisEnv(t) }},
 }
 
 // TestStores runs the shared suite against every store.
@@ -129,3 +82,76 @@ func TestStores(t *testing.T) {
 
 func isNoSession(err error) bool   { return errors.Is(err, ErrNoSession) }
 func isUnavailable(err error) bool { return errors.Is(err, ErrUnavailable) }
+
+// sharedStore is one replica's handle on the env's store: its Close does
+// nothing (the env closes the store once, at the end).
+type sharedStore struct{ *spyStore }
+
+func (sharedStore) Close() error { return nil }
+
+// spyStore passes every call to the real store and records, per key, when
+// the last successful write expires by the test clock, and counts writes.
+// It judges nothing itself: presence always comes from the real store.
+type spyStore struct {
+	store.Store
+	now    func() time.Time
+	writes atomic.Int64
+	mu     sync.Mutex
+	exp    map[string]time.Time
+}
+
+func (s *spyStore) wrote(key string, ttl time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.exp == nil {
+		s.exp = map[string]time.Time{}
+	}
+	s.exp[key] = s.now().Add(ttl)
+}
+
+func (s *spyStore) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
+	s.writes.Add(1)
+	err := s.Store.Set(ctx, key, value, ttl)
+	if err == nil {
+		s.wrote(key, ttl)
+	}
+	return err
+}
+
+func (s *spyStore) CompareAndSwap(ctx context.Context, key string, old, value []byte, ttl time.Duration) (bool, error) {
+	s.writes.Add(1)
+	ok, err := s.Store.CompareAndSwap(ctx, key, old, value, ttl)
+	if ok {
+		s.wrote(key, ttl)
+	}
+	return ok, err
+}
+
+func (s *spyStore) CompareAndDelete(ctx context.Context, key string, old []byte) (bool, error) {
+	s.writes.Add(1)
+	return s.Store.CompareAndDelete(ctx, key, old)
+}
+
+// LegacySetMembers forwards to the real store if it has the method.
+func (s *spyStore) LegacySetMembers(ctx context.Context, key string) ([]string, error) {
+	if li, ok := s.Store.(legacyIndex); ok {
+		return li.LegacySetMembers(ctx, key)
+	}
+	return nil, nil
+}
+
+// remaining is key's TTL by the test clock as of its last write, and
+// whether the real store holds it.
+func (s *spyStore) remaining(t testing.TB, key string) (time.Duration, bool) {
+	t.Helper()
+	v, err := s.Store.Get(context.Background(), key)
+	if err != nil {
+		t.Fatalf("Get %s: %v", key, err)
+	}
+	if v == nil {
+		return 0, false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.exp[key].Sub(s.now()), true
+}

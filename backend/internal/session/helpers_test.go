@@ -2,18 +2,14 @@ package session
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
-	"github.com/logto-bff/bff/backend/internal/authflow"
 	"net/http"
 	"net/http/httptest"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/gin-contrib/sessions"
-	gsessions "github.com/gorilla/sessions"
+	"github.com/logto-bff/bff/backend/internal/authflow"
 )
 
 var testSecret = []byte("0123456789abcdef0123456789abcdef-test-secret")
@@ -154,61 +150,19 @@ func compactJSON(t testing.TB, b []byte) []byte {
 	return out.Bytes()
 }
 
-// writeCounter counts every mutating backend call, including Saves through
-// the gin-contrib store.
+// writeCounter counts the store writes (Set, CompareAndSwap,
+// CompareAndDelete) of the env's store from the moment it is made.
 type writeCounter struct {
-	backend
-	n atomic.Int64
+	spy  *spyStore
+	base int64
 }
 
 func countWrites(m *Manager) *writeCounter {
-	wc := &writeCounter{backend: m.be}
-	m.be = wc
-	return wc
+	spy := m.st.(sharedStore).spyStore
+	return &writeCounter{spy: spy, base: spy.writes.Load()}
 }
 
-func (c *writeCounter) store(ctx context.Context) (sessions.Store, error) {
-	st, err := c.backend.store(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return &countingStore{Store: st, n: &c.n}, nil
-}
-
-func (c *writeCounter) replace(ctx context.Context, id string, data []byte, ttl time.Duration) (bool, error) {
-	c.n.Add(1)
-	return c.backend.replace(ctx, id, data, ttl)
-}
-
-func (c *writeCounter) touch(ctx context.Context, id string, old, data []byte, ttl time.Duration) (bool, error) {
-	c.n.Add(1)
-	return c.backend.touch(ctx, id, old, data, ttl)
-}
-
-func (c *writeCounter) del(ctx context.Context, ids ...string) (int, error) {
-	c.n.Add(1)
-	return c.backend.del(ctx, ids...)
-}
-
-func (c *writeCounter) index(ctx context.Context, id string, keys []string, ttl time.Duration) error {
-	c.n.Add(1)
-	return c.backend.index(ctx, id, keys, ttl)
-}
-
-func (c *writeCounter) unindex(ctx context.Context, id string, keys []string) error {
-	c.n.Add(1)
-	return c.backend.unindex(ctx, id, keys)
-}
-
-type countingStore struct {
-	sessions.Store
-	n *atomic.Int64
-}
-
-func (s *countingStore) Save(r *http.Request, w http.ResponseWriter, gs *gsessions.Session) error {
-	s.n.Add(1)
-	return s.Store.Save(r, w, gs)
-}
+func (c *writeCounter) writes() int64 { return c.spy.writes.Load() - c.base }
 
 // countOf turns DestroyBySID/DestroyBySubject's records into a count.
 func countOf(recs []Record, err error) (int, error) { return len(recs), err }

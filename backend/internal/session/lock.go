@@ -3,8 +3,6 @@ package session
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
-	"encoding/hex"
 	mrand "math/rand/v2"
 	"sync"
 	"time"
@@ -21,8 +19,10 @@ const (
 )
 
 // Lock gives mutual exclusion on key — within this process (a per-key
-// mutex) and across every Manager sharing the store (a lease with a random
-// token, SET NX PX in Redis). It blocks until it holds both, polling the
+// mutex) and across every Manager sharing the store (a lease: a random
+// token stored only-if-absent with the lease as TTL, renewed by a
+// compare-and-swap of the token onto itself, released by a
+// compare-and-delete of the token). It blocks until it holds both, polling the
 // store with a small growing backoff, or until ctx ends (then ctx.Err()).
 // While held, the lease is renewed every ttl/3, so a holder running longer
 // than ttl keeps it; if the process dies the lease ends after ttl. unlock
@@ -40,13 +40,12 @@ func (m *Manager) Lock(ctx context.Context, key string, ttl time.Duration) (unlo
 	if err != nil {
 		return nil, err
 	}
-	h := sha256.Sum256([]byte(key))
-	storeKey := hex.EncodeToString(h[:])
-	token := rand.Text()
+	storeKey := hashedKey(lockPrefix, key)
+	token := []byte(rand.Text())
 
 	wait := lockPollMin
 	for {
-		ok, err := m.be.acquire(ctx, storeKey, token, ttl)
+		ok, err := m.st.CompareAndSwap(ctx, storeKey, nil, token, ttl)
 		if err != nil {
 			releaseLocal()
 			if ctxErr := ctx.Err(); ctxErr != nil {
@@ -79,7 +78,7 @@ func (m *Manager) Lock(ctx context.Context, key string, ttl time.Duration) (unlo
 			<-done
 			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), unlockTimeout)
 			defer cancel()
-			if err := m.be.release(rctx, storeKey, token); err != nil {
+			if _, err := m.st.CompareAndDelete(rctx, storeKey, token); err != nil {
 				// The lease ends by itself after ttl.
 				m.cfg.Logger.WarnContext(rctx, "session: release lock failed", "error", err)
 			}
@@ -89,7 +88,7 @@ func (m *Manager) Lock(ctx context.Context, key string, ttl time.Duration) (unlo
 }
 
 // renewLease extends the lease every ttl/3 until stop is closed.
-func (m *Manager) renewLease(key, token string, ttl time.Duration, stop <-chan struct{}, done chan<- struct{}) {
+func (m *Manager) renewLease(key string, token []byte, ttl time.Duration, stop <-chan struct{}, done chan<- struct{}) {
 	defer close(done)
 	tick := time.NewTicker(ttl / 3)
 	defer tick.Stop()
@@ -100,7 +99,7 @@ func (m *Manager) renewLease(key, token string, ttl time.Duration, stop <-chan s
 		case <-tick.C:
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), ttl/3)
-		ok, err := m.be.renew(ctx, key, token, ttl)
+		ok, err := m.st.CompareAndSwap(ctx, key, token, token, ttl)
 		cancel()
 		switch {
 		case err != nil:

@@ -31,27 +31,29 @@ type recordCache struct {
 }
 
 type cachedRecord struct {
-	raw []byte // never modified: the store's reads return fresh slices
-	rec Record
+	raw     []byte // never modified: the store's reads return fresh slices
+	rec     Record
+	indexed bool
 }
 
 func newRecordCache(size int) *recordCache {
 	return &recordCache{entries: make(map[string]cachedRecord, size), size: size}
 }
 
-// get returns a copy of the Record decoded from raw for id, if cached.
-func (c *recordCache) get(id string, raw []byte) (Record, bool) {
+// get returns a copy of the Record decoded from raw for id, and its layout
+// marker, if cached.
+func (c *recordCache) get(id string, raw []byte) (rec Record, indexed, ok bool) {
 	c.mu.Lock()
 	e, ok := c.entries[id]
 	c.mu.Unlock()
 	if !ok || !bytes.Equal(e.raw, raw) {
-		return Record{}, false
+		return Record{}, false, false
 	}
-	return cloneRecord(e.rec), true
+	return cloneRecord(e.rec), e.indexed, true
 }
 
 // put remembers a copy of rec, decoded from raw, for id.
-func (c *recordCache) put(id string, raw []byte, rec Record) {
+func (c *recordCache) put(id string, raw []byte, rec Record, indexed bool) {
 	rec = cloneRecord(rec)
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -61,7 +63,7 @@ func (c *recordCache) put(id string, raw []byte, rec Record) {
 			break
 		}
 	}
-	c.entries[id] = cachedRecord{raw: raw, rec: rec}
+	c.entries[id] = cachedRecord{raw: raw, rec: rec, indexed: indexed}
 }
 
 // forget drops id (its session was deleted: keep no tokens of it).

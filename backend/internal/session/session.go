@@ -9,20 +9,20 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"time"
 
+	"github.com/gin-contrib/sessions"
+
 	"github.com/logto-bff/bff/backend/internal/authflow"
+	"github.com/logto-bff/bff/backend/internal/config"
+	"github.com/logto-bff/bff/backend/internal/store"
 )
 
-// Defaults applied by NewMemory and NewRedis to zero Config fields.
-const (
-	DefaultIdleTimeout      = 24 * time.Hour
-	DefaultAbsoluteLifetime = 14 * 24 * time.Hour
-	DefaultAttemptTTL       = 10 * time.Minute
-	DefaultMaxAttempts      = 5
-	// MinSecretLength is the shortest Config.Secret accepted.
-	MinSecretLength = 32
-)
+// Zero Config fields take the defaults of the settings they come from
+// (config.DefaultSessionIdleTimeout, config.DefaultSessionLifetime), and the
+// secret obeys the same rule as BFF_SESSION_SECRET (config.MinSecretBytes):
+// one rule, one name, in package config.
 
 // Errors returned by the Manager. ErrUnavailable always wraps the
 // underlying cause as well, so errors.Is(err, ErrUnavailable) holds and the
@@ -35,9 +35,10 @@ var (
 	// ErrUnavailable means the session store could not be reached or
 	// failed; the caller must not treat it as a sign-out.
 	ErrUnavailable = errors.New("session: store unavailable")
-	// ErrNoAttempt means no pending sign-in attempt matches: unknown or
-	// expired state, already taken, or started in another browser.
-	ErrNoAttempt = errors.New("session: no matching sign-in attempt")
+	// ErrConflict means Save found the session saved by another writer
+	// since it was reloaded (a newer Version): the stale write was not
+	// applied. Under Lock this happens only if the lock's lease was lost.
+	ErrConflict = errors.New("session: saved by another writer meanwhile")
 )
 
 func unavailable(err error) error {
@@ -51,7 +52,7 @@ func unavailable(err error) error {
 // above.
 type Config struct {
 	// Secret signs cookies (an HMAC key is derived from it); at least
-	// MinSecretLength bytes.
+	// config.MinSecretBytes bytes.
 	Secret []byte
 	// Secure sets the Secure attribute and the __Host- cookie-name prefix.
 	// Only `bff dev` on plain http runs without it.
@@ -61,12 +62,6 @@ type Config struct {
 	// AbsoluteLifetime bounds a session's life from sign-in (default 14
 	// days, Logto's refresh-token lifetime).
 	AbsoluteLifetime time.Duration
-	// AttemptTTL bounds how long a sign-in attempt waits for its callback
-	// (default 10m); it is also the binding cookie's Max-Age.
-	AttemptTTL time.Duration
-	// MaxAttempts bounds the pending sign-in attempts of one browser
-	// (default 5); beginning one more drops the oldest.
-	MaxAttempts int
 	// Now is the clock (default time.Now). Expiry decisions use it; Redis
 	// TTLs necessarily run on real time.
 	Now func() time.Time
@@ -76,26 +71,20 @@ type Config struct {
 }
 
 func (c Config) normalized() (Config, error) {
-	if len(c.Secret) < MinSecretLength {
-		return c, fmt.Errorf("session: secret must be at least %d bytes, got %d", MinSecretLength, len(c.Secret))
+	if len(c.Secret) < config.MinSecretBytes {
+		return c, fmt.Errorf("session: secret must be at least %d bytes, got %d", config.MinSecretBytes, len(c.Secret))
 	}
-	if c.IdleTimeout < 0 || c.AbsoluteLifetime < 0 || c.AttemptTTL < 0 || c.MaxAttempts < 0 {
-		return c, errors.New("session: durations and MaxAttempts must not be negative")
+	if c.IdleTimeout < 0 || c.AbsoluteLifetime < 0 {
+		return c, errors.New("session: durations must not be negative")
 	}
 	if c.IdleTimeout == 0 {
-		c.IdleTimeout = DefaultIdleTimeout
+		c.IdleTimeout = config.DefaultSessionIdleTimeout
 	}
 	if c.AbsoluteLifetime == 0 {
-		c.AbsoluteLifetime = DefaultAbsoluteLifetime
+		c.AbsoluteLifetime = config.DefaultSessionLifetime
 	}
-	if c.AttemptTTL == 0 {
-		c.AttemptTTL = DefaultAttemptTTL
-	}
-	if c.MaxAttempts == 0 {
-		c.MaxAttempts = DefaultMaxAttempts
-	}
-	if c.IdleTimeout < time.Second || c.AbsoluteLifetime < time.Second || c.AttemptTTL < time.Second {
-		return c, errors.New("session: IdleTimeout, AbsoluteLifetime and AttemptTTL must be at least 1s")
+	if c.IdleTimeout < time.Second || c.AbsoluteLifetime < time.Second {
+		return c, errors.New("session: IdleTimeout and AbsoluteLifetime must be at least 1s")
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -134,8 +123,22 @@ type Record struct {
 // never leaves the package; use LockKey to serialize work on a session.
 type Session struct {
 	Record
-	id  string
-	raw []byte // the stored bytes this Record was decoded from
+	id      string
+	raw     []byte // the stored bytes this Record was decoded from
+	indexed bool   // listed in this release's indexes (storedRecord.Layout)
+}
+
+// layoutIndexed marks a stored record whose session is listed in this
+// release's indexes. The previous release wrote no Layout (and ignores it
+// when it reads, since unknown JSON fields are skipped): a record without it
+// is indexed and rewritten on first use.
+const layoutIndexed = 2
+
+// storedRecord is the JSON the store holds for a session: the Record's
+// fields plus the layout marker, in one flat object.
+type storedRecord struct {
+	Record
+	Layout int `json:"layout,omitempty"`
 }
 
 // LockKey is a stable key for Manager.Lock that identifies this session
@@ -146,22 +149,27 @@ func (s *Session) LockKey() string {
 	return "session:" + hex.EncodeToString(h[:16])
 }
 
-// Manager owns sessions, sign-in attempts, indexes, replay marks and locks
-// over one store (memory or Redis). It is safe for concurrent use.
+// Manager owns sessions, back-channel-logout indexes, single-use marks and locks
+// over one store.Store (memory or Redis): every job is written once, above
+// the contract. It is safe for concurrent use.
 type Manager struct {
 	cfg        Config
-	be         backend
+	st         store.Store
+	gin        *ginStore
 	cookie     cookieCodec
 	recs       *recordCache
 	locks      keyedMutex
 	closeOnce  func() error
 	cookieName string
-	bindName   string
+	maxIndexed int
 }
 
-// NewMemory returns a Manager whose data lives in this process (one replica
-// only; `bff dev` and tests). Close stops its janitor.
-func NewMemory(cfg Config) (*Manager, error) {
+// New returns a Manager over st, which it owns: Close closes st. Every
+// Manager sharing one store (replicas sharing a Redis) sees the same
+// sessions. It fails only on a bad configuration: a store that cannot be
+// reached at start is not an error; Ping reports it, and calls return
+// ErrUnavailable until it is back.
+func New(cfg Config, st store.Store) (*Manager, error) {
 	cfg, err := cfg.normalized()
 	if err != nil {
 		return nil, err
@@ -170,36 +178,12 @@ func NewMemory(cfg Config) (*Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	be := newMemBackend(cfg.Now, cc.codecs(), time.Minute)
-	return newManager(cfg, cc, be), nil
-}
-
-// NewRedis returns a Manager backed by the Redis at redisURL
-// (redis://[user:password@]host:port/db or rediss://). It fails only on a
-// bad configuration: Redis being down at start is not an error (connections
-// are dialled lazily); Ping reports it and calls return ErrUnavailable until
-// it is back.
-func NewRedis(cfg Config, redisURL string) (*Manager, error) {
-	cfg, err := cfg.normalized()
-	if err != nil {
-		return nil, err
-	}
-	cc, err := newCookieCodec(cfg)
-	if err != nil {
-		return nil, err
-	}
-	be, err := newRedisBackend(redisURL, cc, cfg.Logger)
-	if err != nil {
-		return nil, err
-	}
-	return newManager(cfg, cc, be), nil
-}
-
-func newManager(cfg Config, cc cookieCodec, be backend) *Manager {
-	m := &Manager{cfg: cfg, be: be, cookie: cc, recs: newRecordCache(recordCacheSize)}
-	m.cookieName, m.bindName = cookieNames(cfg.Secure)
-	m.closeOnce = onceErr(be.close)
-	return m
+	m := &Manager{cfg: cfg, st: st, cookie: cc, recs: newRecordCache(recordCacheSize), maxIndexed: defaultMaxIndexed}
+	m.cookieName = cookieName(cfg.Secure)
+	m.gin = &ginStore{st: st, codecs: cc.codecs()}
+	m.gin.Options(sessions.Options{Path: "/", HttpOnly: true, Secure: cfg.Secure, SameSite: http.SameSiteStrictMode, MaxAge: cc.maxAge})
+	m.closeOnce = onceErr(st.Close)
+	return m, nil
 }
 
 // CookieName is the session cookie's name: "__Host-bff-session" when
@@ -209,12 +193,12 @@ func (m *Manager) CookieName() string { return m.cookieName }
 // Ping checks that the store answers. A nil error means reachable; any
 // error wraps ErrUnavailable.
 func (m *Manager) Ping(ctx context.Context) error {
-	if err := m.be.ping(ctx); err != nil {
+	if err := m.st.Ping(ctx); err != nil {
 		return unavailable(err)
 	}
 	return nil
 }
 
-// Close releases the store (the Redis pool, or the memory janitor). Calls
+// Close closes the store (its connections, or the memory janitor). Calls
 // after the first return its result again.
 func (m *Manager) Close() error { return m.closeOnce() }

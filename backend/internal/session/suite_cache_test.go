@@ -91,17 +91,17 @@ func TestRecordCacheBound(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			c := newRecordCache(tt.size)
 			for _, id := range tt.ids {
-				c.put(id, []byte(`{"sub":"`+id+`"}`), Record{Subject: id})
+				c.put(id, []byte(`{"sub":"`+id+`"}`), Record{Subject: id}, true)
 			}
 			if len(c.entries) != tt.wantLen {
 				t.Fatalf("%d entries, want %d", len(c.entries), tt.wantLen)
 			}
 			last := tt.ids[len(tt.ids)-1]
-			rec, ok := c.get(last, []byte(`{"sub":"`+last+`"}`))
-			if ok != tt.wantLast || (ok && rec.Subject != last) {
+			rec, indexed, ok := c.get(last, []byte(`{"sub":"`+last+`"}`))
+			if ok != tt.wantLast || (ok && (rec.Subject != last || !indexed)) {
 				t.Fatalf("get(%q) = %q, %t", last, rec.Subject, ok)
 			}
-			if _, ok := c.get(last, []byte(`{"sub":"other"}`)); ok {
+			if _, _, ok := c.get(last, []byte(`{"sub":"other"}`)); ok {
 				t.Fatal("get with different bytes hit")
 			}
 		})

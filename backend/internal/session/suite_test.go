@@ -27,12 +27,16 @@ func runStoreSuite(t *testing.T, newEnv func(t testing.TB) *env) {
 	t.Run("DestroyIndexed", func(t *testing.T) { testDestroyIndexed(t, newEnv(t)) })
 	t.Run("IndexOutlivesIdleTimeout", func(t *testing.T) { testIndexOutlivesIdle(t, newEnv(t)) })
 	t.Run("RecordSizeBound", func(t *testing.T) { testRecordSizeBound(t, newEnv(t)) })
-	t.Run("Attempts", func(t *testing.T) { testAttempts(t, newEnv(t)) })
-	t.Run("AttemptBound", func(t *testing.T) { testAttemptBound(t, newEnv(t)) })
-	t.Run("AttemptConcurrentTake", func(t *testing.T) { testAttemptConcurrentTake(t, newEnv(t)) })
+	t.Run("MarkOnce", func(t *testing.T) { testMarkOnce(t, newEnv(t)) })
 	t.Run("MarkJTI", func(t *testing.T) { testMarkJTI(t, newEnv(t)) })
 	t.Run("LockExclusion", func(t *testing.T) { testLockExclusion(t, newEnv(t)) })
 	t.Run("LockContext", func(t *testing.T) { testLockContext(t, newEnv(t)) })
+	t.Run("UpgradeKeepsSessions", func(t *testing.T) { testUpgradeKeepsSessions(t, newEnv(t)) })
+	t.Run("SaveConflicts", func(t *testing.T) { testSaveConflicts(t, newEnv(t)) })
+	t.Run("IndexBound", func(t *testing.T) { testIndexBound(t, newEnv(t)) })
+	t.Run("ConcurrentCreates", func(t *testing.T) { testConcurrentCreates(t, newEnv(t)) })
+	t.Run("LostReplies", func(t *testing.T) { testLostReplies(t, newEnv(t)) })
+	t.Run("DestroyKeepsCookieOnFailure", func(t *testing.T) { testDestroyKeepsCookieOnFailure(t, newEnv(t)) })
 }
 
 func testCreateLoad(t *testing.T, newEnv func(t testing.TB) *env) {
@@ -122,7 +126,7 @@ func testBadCookies(t *testing.T, e *env) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	otherName, err := m.cookie.encode(m.bindName, s.id)
+	otherName, err := m.cookie.encode("bff-signin", s.id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,7 +231,7 @@ func testSlidingTouch(t *testing.T, e *env) {
 			t.Fatalf("LastTouched moved within the touch interval")
 		}
 	}
-	if n := wc.n.Load(); n != 0 {
+	if n := wc.writes(); n != 0 {
 		t.Fatalf("%d store writes for 5 plain reads within the touch interval, want 0", n)
 	}
 	if ttl, _ := e.ttl(t, s.id); ttl > ttl0 {
@@ -236,7 +240,7 @@ func testSlidingTouch(t *testing.T, e *env) {
 
 	e.clock.Advance(35 * time.Minute) // 40m in: past max(1m, 6m)
 	got := mustLoad(t, m, b)
-	if n := wc.n.Load(); n != 1 {
+	if n := wc.writes(); n != 1 {
 		t.Fatalf("%d store writes for a read past the touch interval, want 1", n)
 	}
 	if !got.LastTouched.Equal(e.clock.Now()) {
@@ -247,7 +251,7 @@ func testSlidingTouch(t *testing.T, e *env) {
 		t.Fatalf("TTL after touch = %v, want ~50m", ttl)
 	}
 	mustLoad(t, m, b)
-	if n := wc.n.Load(); n != 1 {
+	if n := wc.writes(); n != 1 {
 		t.Fatalf("a read right after a touch wrote again (%d writes)", n)
 	}
 }

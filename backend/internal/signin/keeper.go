@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/logto-bff/bff/backend/internal/authflow"
+	"github.com/logto-bff/bff/backend/internal/config"
 )
 
 // Defaults applied by New to zero Config fields.
@@ -20,8 +21,6 @@ const (
 	DefaultTTL = 10 * time.Minute
 	// DefaultMaxPending bounds the pending sign-ins of one browser.
 	DefaultMaxPending = 5
-	// MinSecretLength is the shortest Config.Secret accepted.
-	MinSecretLength = 32
 	// maxPendingLimit keeps the binding cookie small whatever the config.
 	maxPendingLimit = 20
 )
@@ -38,7 +37,7 @@ type Marker interface {
 
 // Config configures a Keeper.
 type Config struct {
-	// Secret is BFF_SESSION_SECRET (at least MinSecretLength bytes); the
+	// Secret is BFF_SESSION_SECRET (at least config.MinSecretBytes bytes); the
 	// state key is derived from it under its own HKDF label.
 	Secret []byte
 	// Secure sets the Secure attribute and the __Host- cookie-name prefix.
@@ -71,8 +70,8 @@ type Keeper struct {
 
 // New returns a Keeper for cfg.
 func New(cfg Config) (*Keeper, error) {
-	if len(cfg.Secret) < MinSecretLength {
-		return nil, fmt.Errorf("signin: secret must be at least %d bytes, got %d", MinSecretLength, len(cfg.Secret))
+	if len(cfg.Secret) < config.MinSecretBytes {
+		return nil, fmt.Errorf("signin: secret must be at least %d bytes, got %d", config.MinSecretBytes, len(cfg.Secret))
 	}
 	if cfg.Marker == nil {
 		return nil, errors.New("signin: Marker is required")

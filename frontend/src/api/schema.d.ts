@@ -75,12 +75,16 @@ export interface paths {
         put?: never;
         /**
          * Sign out (form post from the SPA)
-         * @description Refuses cross-site requests (`Origin` / `Sec-Fetch-Site`). Revokes the
-         *     refresh token at Logto (Logto's end session keeps `offline_access`
-         *     grants alive otherwise), deletes the server-side session and the
-         *     cookie, then redirects to Logto's end-session endpoint, which returns
-         *     the browser to the public URL. Works with an expired or missing
-         *     session and when Logto cannot be reached (then to `/`).
+         * @description Refuses cross-site requests (`Origin` / `Sec-Fetch-Site`). Deletes the
+         *     server-side session, then the cookie, revokes the refresh token at
+         *     Logto (Logto's end session keeps `offline_access` grants alive
+         *     otherwise) and redirects to Logto's end-session endpoint, which
+         *     returns the browser to the public URL. Works with an expired or
+         *     missing session and when Logto cannot be reached (then to `/`).
+         *     Never reports success while the server-side session still exists:
+         *     when the session store cannot be reached it answers 503
+         *     (`store_unavailable`, with a page offering to sign out again) and
+         *     keeps the cookie, so a retry can finish the sign-out.
          */
         post: operations["signOut"];
         delete?: never;
@@ -640,6 +644,7 @@ export interface operations {
             };
             403: components["responses"]["AuthForbidden"];
             413: components["responses"]["AuthPayloadTooLarge"];
+            503: components["responses"]["AuthUnavailable"];
         };
     };
     backchannelLogout: {

@@ -14,7 +14,7 @@ func TestRedisKeyHelpersMatchTheStoreLayout(t *testing.T) {
 	if ok, _ := path.Match(RedisSessionPattern, key); !ok {
 		t.Fatalf("RedisSessionPattern %q does not match %q", RedisSessionPattern, key)
 	}
-	for _, other := range []string{redisIndexPrefix + "x", redisAttemptPrefix + "x", redisLockPrefix + "x", redisMarkPrefix + "x", redisBindingPrefix + "x"} {
+	for _, other := range []string{indexPrefix + "x", legacyIndexPrefix + "x", attemptPrefix + "x", lockPrefix + "x", markPrefix + "x", bindingPrefix + "x"} {
 		if ok, _ := path.Match(RedisSessionPattern, other); ok {
 			t.Fatalf("RedisSessionPattern %q matches the non-session key %q", RedisSessionPattern, other)
 		}
