@@ -14,7 +14,7 @@ func TestRedisKeyHelpersMatchTheStoreLayout(t *testing.T) {
 	if ok, _ := path.Match(RedisSessionPattern, key); !ok {
 		t.Fatalf("RedisSessionPattern %q does not match %q", RedisSessionPattern, key)
 	}
-	for _, other := range []string{indexPrefix + "x", legacyIndexPrefix + "x", attemptPrefix + "x", lockPrefix + "x", markPrefix + "x", bindingPrefix + "x"} {
+	for _, other := range []string{indexPrefix + "x", legacyIndexPrefix + "x", lockPrefix + "x", markPrefix + "x", "bff:rv:pending"} {
 		if ok, _ := path.Match(RedisSessionPattern, other); ok {
 			t.Fatalf("RedisSessionPattern %q matches the non-session key %q", RedisSessionPattern, other)
 		}
