@@ -194,11 +194,13 @@ func newSessions(cfg *config.Config, st store.Store, logger *slog.Logger) (*sess
 }
 
 // newStore builds the store BFF_SESSION_STORE names, which sessions,
-// single-use marks, refresh locks and undelivered revocations share. A
-// Redis that is down at start is not an error: the store dials on use.
+// single-use marks, refresh locks and undelivered revocations share; in
+// Redis mode with a near-cache of BFF_SESSION_CACHE session records for
+// plain reads. A Redis that is down at start is not an error: the store
+// dials on use.
 func newStore(cfg *config.Config) (store.Store, error) {
 	if cfg.SessionStore == config.StoreRedis {
-		r, err := store.OpenRedis(cfg.RedisURL, store.RedisOptions{})
+		r, err := store.OpenRedis(cfg.RedisURL, store.RedisOptions{NearCache: store.NearCache{Entries: cfg.SessionCache}})
 		if err != nil {
 			return nil, err
 		}
