@@ -15,12 +15,24 @@ import (
 	"github.com/logto-bff/bff/backend/internal/devidp"
 )
 
+// benchStores are the session stores the benchmarks compare: memory,
+// Redis, and Redis with the near-cache (the default in Redis mode).
+var benchStores = []struct {
+	name      string
+	store     string
+	nearCache int
+}{
+	{"memory", storeMemory, 0},
+	{"redis", storeRedis, 0},
+	{"redis+nearcache", storeRedis, 10000},
+}
+
 // BenchmarkMe measures an authenticated GET /api/me over real HTTP
 // (loopback) with each store: cookie verification, store read, JSON.
 func BenchmarkMe(b *testing.B) {
-	for _, store := range stores {
-		b.Run(store, func(b *testing.B) {
-			e := newEnv(b, store, envOptions{})
+	for _, v := range benchStores {
+		b.Run(v.name, func(b *testing.B) {
+			e := newEnv(b, v.store, envOptions{nearCache: v.nearCache})
 			br := e.uncheckedBrowser(b)
 			br.signIn(b, "", "alice")
 			client := br.noFollow()
@@ -76,9 +88,9 @@ func BenchmarkProxy(b *testing.B) {
 			fetch(b, client, req)
 		}
 	})
-	for _, store := range stores {
-		b.Run("proxied/"+store, func(b *testing.B) {
-			cl := newCluster(b, clusterOptions{store: store, routes: "bench=" + up.URL + "|" + devidp.DefaultResourceIndicator})
+	for _, v := range benchStores {
+		b.Run("proxied/"+v.name, func(b *testing.B) {
+			cl := newCluster(b, clusterOptions{store: v.store, nearCache: v.nearCache, routes: "bench=" + up.URL + "|" + devidp.DefaultResourceIndicator})
 			br := cl.browser(b)
 			br.signIn(b, 0)
 			if resp, body := br.do(b, 0, http.MethodGet, "/api/proxy/bench/item"); resp.StatusCode != http.StatusOK {
@@ -105,15 +117,15 @@ func BenchmarkProxy(b *testing.B) {
 // the same line appended by hand, buffered). The differences are what one
 // request line costs on the hot path.
 func BenchmarkMeAccessLog(b *testing.B) {
-	for _, store := range stores {
+	for _, v := range benchStores {
 		for _, mode := range []string{"off", "slog", "requestlog"} {
-			b.Run(store+"/log="+mode, func(b *testing.B) {
+			b.Run(v.name+"/log="+mode, func(b *testing.B) {
 				f, err := os.Create(filepath.Join(b.TempDir(), "bff.log"))
 				if err != nil {
 					b.Fatal(err)
 				}
 				b.Cleanup(func() { f.Close() })
-				o := envOptions{routerLog: slog.New(slog.NewJSONHandler(f, &slog.HandlerOptions{Level: slog.LevelInfo}))}
+				o := envOptions{nearCache: v.nearCache, routerLog: slog.New(slog.NewJSONHandler(f, &slog.HandlerOptions{Level: slog.LevelInfo}))}
 				switch mode {
 				case "off":
 					o.routerLog = slog.New(slog.NewJSONHandler(f, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -121,7 +133,7 @@ func BenchmarkMeAccessLog(b *testing.B) {
 					o.requestLog = NewRequestLog(f, slog.LevelInfo)
 					b.Cleanup(func() { o.requestLog.Close() })
 				}
-				e := newEnv(b, store, o)
+				e := newEnv(b, v.store, o)
 				br := e.uncheckedBrowser(b)
 				br.signIn(b, "", "alice")
 				cookie := &http.Cookie{Name: "bff-session", Value: br.sessionCookie()}

@@ -78,6 +78,9 @@ type envOptions struct {
 	routerLog *slog.Logger
 	// requestLog is Options.RequestLog.
 	requestLog *RequestLog
+	// nearCache, with the Redis store, gives it a near-cache of that many
+	// entries.
+	nearCache int
 }
 
 func newEnv(t testing.TB, store string, o envOptions) *env {
@@ -123,7 +126,11 @@ func newEnv(t testing.TB, store string, o envOptions) *env {
 		e.sessions, err = session.NewMemory(scfg)
 	case storeRedis:
 		e.redis = redistest.Start(t, redistest.WithPersistence())
-		e.sessions, err = session.NewRedis(scfg, e.redis.URL())
+		if o.nearCache > 0 {
+			e.sessions, err = session.New(scfg, openRedisStore(t, e.redis.URL(), o.nearCache))
+		} else {
+			e.sessions, err = session.NewRedis(scfg, e.redis.URL())
+		}
 	}
 	if err != nil {
 		t.Fatal(err)
