@@ -1,33 +1,23 @@
 package redistest
 
 import (
+	"bufio"
+	"net"
 	"strings"
 	"testing"
-
-	"github.com/gomodule/redigo/redis"
+	"time"
 )
-
-func dial(t *testing.T, s *Server) redis.Conn {
-	t.Helper()
-	c, err := redis.DialURL(s.URL())
-	if err != nil {
-		t.Fatalf("dial %s: %v", s.Addr(), err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
 
 func TestStartAnswersAndIsEphemeralByDefault(t *testing.T) {
 	s := Start(t)
 	if !strings.HasPrefix(s.Addr(), "127.0.0.1:") {
 		t.Fatalf("Addr = %q, want loopback", s.Addr())
 	}
-	c := dial(t, s)
-	if _, err := c.Do("SET", "k", "v"); err != nil {
+	if _, err := Do(s.Addr(), "SET", "k", "v"); err != nil {
 		t.Fatal(err)
 	}
-	vals, err := redis.Strings(c.Do("CONFIG", "GET", "appendonly"))
-	if err != nil || len(vals) != 2 || vals[1] != "no" {
+	vals, err := Do(s.Addr(), "CONFIG", "GET", "appendonly")
+	if v, _ := vals.([]any); err != nil || len(v) != 2 || v[1] != "no" {
 		t.Fatalf("appendonly = %v (%v), want no", vals, err)
 	}
 	addr := s.Addr()
@@ -35,38 +25,73 @@ func TestStartAnswersAndIsEphemeralByDefault(t *testing.T) {
 	if s.Addr() != addr {
 		t.Fatalf("address changed across restart: %s → %s", addr, s.Addr())
 	}
-	c2 := dial(t, s)
-	if n, err := redis.Int(c2.Do("EXISTS", "k")); err != nil || n != 0 {
-		t.Fatalf("EXISTS k after restart without persistence = %d, %v; want 0", n, err)
+	if n, err := Do(s.Addr(), "EXISTS", "k"); err != nil || n != int64(0) {
+		t.Fatalf("EXISTS k after restart without persistence = %v, %v; want 0", n, err)
 	}
 }
 
 func TestPersistenceSurvivesStopAndKill(t *testing.T) {
 	s := Start(t, WithPersistence())
-	c := dial(t, s)
-	if _, err := c.Do("SET", "k", "v1"); err != nil {
+	if _, err := Do(s.Addr(), "SET", "k", "v1"); err != nil {
 		t.Fatal(err)
 	}
 	s.Stop()
 	if s.Running() {
 		t.Fatal("Running after Stop")
 	}
-	if _, err := redis.DialURL(s.URL()); err == nil {
-		t.Fatal("dial succeeded while stopped")
+	if _, err := Do(s.Addr(), "PING"); err == nil {
+		t.Fatal("PING succeeded while stopped")
 	}
 	s.Start()
-	c = dial(t, s)
-	if v, err := redis.String(c.Do("GET", "k")); err != nil || v != "v1" {
+	if v, err := DoString(s.Addr(), "GET", "k"); err != nil || v != "v1" {
 		t.Fatalf("GET k after Stop/Start = %q, %v; want v1", v, err)
 	}
-	if _, err := c.Do("SET", "k", "v2"); err != nil {
+	if _, err := Do(s.Addr(), "SET", "k", "v2"); err != nil {
 		t.Fatal(err)
 	}
 	s.Kill()
 	s.Start()
-	c = dial(t, s)
-	if v, err := redis.String(c.Do("GET", "k")); err != nil || v != "v2" {
+	if v, err := DoString(s.Addr(), "GET", "k"); err != nil || v != "v2" {
 		t.Fatalf("GET k after Kill/Start = %q, %v; want v2", v, err)
+	}
+}
+
+func TestDoReplies(t *testing.T) {
+	s := Start(t)
+	if v, err := Do(s.Addr(), "GET", "absent"); err != nil || v != nil {
+		t.Fatalf("GET absent = %v, %v; want nil, nil", v, err)
+	}
+	if _, err := Do(s.Addr(), "NOSUCHCOMMAND"); err == nil || !strings.HasPrefix(err.Error(), "ERR") {
+		t.Fatalf("unknown command: err = %v, want an ERR reply", err)
+	}
+	if v, err := Do(s.Addr(), "SET", "bin", "a\r\nb"); err != nil || v != "OK" {
+		t.Fatal(v, err)
+	}
+	if v, err := DoString(s.Addr(), "GET", "bin"); err != nil || v != "a\r\nb" {
+		t.Fatalf("GET bin = %q, %v", v, err)
+	}
+}
+
+func TestKillClientsClosesConnections(t *testing.T) {
+	s := Start(t)
+	c, err := net.Dial("tcp", s.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte("*1\r\n$4\r\nPING\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	r := bufio.NewReader(c)
+	if line, err := r.ReadString('\n'); err != nil || line != "+PONG\r\n" {
+		t.Fatalf("PING = %q, %v", line, err)
+	}
+	if n := s.KillClients(); n < 1 {
+		t.Fatalf("KillClients closed %d connections, want at least 1", n)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := r.ReadByte(); err == nil {
+		t.Fatal("the connection is still open after KillClients")
 	}
 }
 

@@ -20,7 +20,10 @@ import (
 type cluster struct {
 	t             *testing.T
 	dir           string
-	redis         *redistest.Server
+	redis         *redistest.Server   // the one redis-server (topology "")
+	sentinel      *redistest.Sentinel // topology "sentinel"
+	rcluster      *redistest.Cluster  // topology "cluster"
+	redisURL      string
 	idp           *idpServer
 	replicas      []*replica
 	bal           *balancer
@@ -36,7 +39,9 @@ type clusterOptions struct {
 	users           int // extra password users u000…, besides alice and nelly
 	persistentRedis bool
 	lenientRefresh  bool
-	maxInFlight     int
+	// topology is "" (one redis-server), topoSentinel or topoCluster.
+	topology    string
+	maxInFlight int
 	// env overrides or adds settings for every replica.
 	env map[string]string
 }
@@ -72,7 +77,17 @@ func newCluster(t *testing.T, o clusterOptions) *cluster {
 	if o.persistentRedis {
 		ropts = append(ropts, redistest.WithPersistence())
 	}
-	c.redis = redistest.Start(t, ropts...)
+	switch o.topology {
+	case topoSentinel:
+		c.sentinel = redistest.StartSentinel(t)
+		c.redisURL = c.sentinel.URL()
+	case topoCluster:
+		c.rcluster = redistest.StartCluster(t)
+		c.redisURL = c.rcluster.URL()
+	default:
+		c.redis = redistest.Start(t, ropts...)
+		c.redisURL = c.redis.URL()
+	}
 
 	users := devidp.DefaultUsers()
 	for i := range o.users {
@@ -121,7 +136,7 @@ func (c *cluster) env(extra map[string]string) map[string]string {
 		config.EnvMetricsListen:      "127.0.0.1:0",
 		config.EnvSessionSecret:      c.sessionSecret,
 		config.EnvSessionStore:       config.StoreRedis,
-		config.EnvRedisURL:           c.redis.URL(),
+		config.EnvRedisURL:           c.redisURL,
 		config.EnvCookieSecure:       "false",
 		config.EnvLogLevel:           "debug",
 		config.EnvLogFormat:          config.LogJSON,

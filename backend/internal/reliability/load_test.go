@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -111,10 +112,16 @@ func runUser(ctx context.Context, c *cluster, u *user, wantName string, run, thi
 }
 
 func TestLoad200UsersAcrossReplicas(t *testing.T) {
+	load200(t, "")
+}
+
+// load200 is TestLoad200UsersAcrossReplicas on a Redis topology ("" for
+// one redis-server, topoSentinel, topoCluster).
+func load200(t *testing.T, topology string) {
 	ctx := deadline(t, 150*time.Second)
 	c := newCluster(t, clusterOptions{
 		replicas: loadReplicas, accessTokenTTL: loadAccessTTL, users: loadUsers,
-		maxInFlight: loadMaxInFlight, env: refreshEnv(loadMargin),
+		maxInFlight: loadMaxInFlight, env: refreshEnv(loadMargin), topology: topology,
 	})
 	var st loadStats
 	start := time.Now()
@@ -132,10 +139,10 @@ func TestLoad200UsersAcrossReplicas(t *testing.T) {
 	elapsed := time.Since(start)
 	p50, p99, n := c.bal.percentiles()
 	ids := c.idp.provider.Stats()
-	t.Logf("load: %d users, %d replicas (%v), %d requests to the BFF, %d retried, %.0f req/s, "+
+	t.Logf("load (Redis %s): %d users, %d replicas (%v), %d requests to the BFF, %d retried, %.0f req/s, "+
 		"%d sign-ins, %d refreshes, %d refresh-token reuses, %d revocations, %d back-channel deliveries (%d failed), "+
 		"duration %v, latency p50 %v p99 %v, all users alive at once (ramp %v), at most %d requests in flight",
-		loadUsers, loadReplicas, c.bal.perReplica(), n, c.bal.retries.Load(), float64(n)/elapsed.Seconds(),
+		c.redisURL[:strings.Index(c.redisURL, ":")], loadUsers, loadReplicas, c.bal.perReplica(), n, c.bal.retries.Load(), float64(n)/elapsed.Seconds(),
 		ids.AuthCodeGrants, ids.RefreshGrants, ids.RefreshReuse, ids.Revocations, ids.BackchannelDelivered, ids.BackchannelFailed,
 		elapsed.Round(time.Millisecond), p50.Round(time.Microsecond), p99.Round(time.Microsecond), loadRamp, loadMaxInFlight)
 
