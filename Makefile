@@ -55,10 +55,13 @@ lint:
 	@test -z "$$(gofmt -l backend)" || { gofmt -l backend; exit 1; }
 
 # The load harness (backend/cmd/bffbench): real redis-server, dev IdP, the
-# BFF as separate processes, wrk. BENCHFLAGS e.g. -quick, -rounds 3,
-# -skip-scale, -skip-memory (go run ./backend/cmd/bffbench -h lists them).
+# BFF as separate processes, oauth2-proxy v7.15.6 side by side (the harness
+# go-installs it into bin/tools), wrk; servers pinned to CPU 0, wrk to CPU 1
+# (taskset). BENCHFLAGS e.g. -quick, -rounds 3, -skip-scale, -skip-memory,
+# -skip-oauth2-proxy, -pin=false (go run ./backend/cmd/bffbench -h lists them).
 bench:
 	@command -v wrk >/dev/null || apt-get install -y wrk
+	@command -v taskset >/dev/null || apt-get install -y util-linux
 	$(GO) run ./backend/cmd/bffbench $(BENCHFLAGS)
 
 # Fuzz each target for FUZZTIME (seed corpora always run as part of `make test`).

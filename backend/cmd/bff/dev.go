@@ -101,7 +101,7 @@ func runDev(ctx context.Context, getenv func(string) string, stdout, stderr io.W
 		return fmt.Errorf("bff dev listens on loopback only (%s=%q): %w", config.EnvMetricsListen, cfg.MetricsListen, err)
 	}
 	defer metricsLn.Close()
-	logger := newLogger(cfg, stderr)
+	logger, requests := newLogger(cfg, stderr)
 	logger.Warn("bff dev: DEVELOPMENT ONLY — built-in identity provider with fixed users and plain-text passwords; never expose it")
 
 	idp, err := devidp.New(devidp.Config{
@@ -146,7 +146,7 @@ func runDev(ctx context.Context, getenv func(string) string, stdout, stderr io.W
 	}()
 
 	writeDevBanner(stdout, cfg, idp, demoUpstream, metricsLn.Addr().String())
-	return serve(ctx, cfg, bffLn, metricsLn, logger, ro)
+	return serve(ctx, cfg, bffLn, metricsLn, logger, requests, ro)
 }
 
 func writeDevBanner(w io.Writer, cfg *config.Config, idp *devidp.Provider, demoUpstream, metricsAddr string) {

@@ -156,7 +156,7 @@ func runServe(ctx context.Context, getenv func(string) string, stderr io.Writer,
 	if err != nil {
 		return configError{err}
 	}
-	logger := newLogger(cfg, stderr)
+	logger, requests := newLogger(cfg, stderr)
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
@@ -166,15 +166,18 @@ func runServe(ctx context.Context, getenv func(string) string, stderr io.Writer,
 	if err != nil {
 		return fmt.Errorf("listen on %s (%s): %w", cfg.MetricsListen, config.EnvMetricsListen, err)
 	}
-	return serve(ctx, cfg, ln, metricsLn, logger, ro)
+	return serve(ctx, cfg, ln, metricsLn, logger, requests, ro)
 }
 
-func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
+// newLogger is the logger of cfg's format and level on w, and in JSON
+// format the cheaper writer of the router's request lines on the same w
+// (nil in text format: request lines then go through the logger).
+func newLogger(cfg *config.Config, w io.Writer) (*slog.Logger, *httpapi.RequestLog) {
 	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
 	if cfg.LogFormat == config.LogText {
-		return slog.New(slog.NewTextHandler(w, opts))
+		return slog.New(slog.NewTextHandler(w, opts)), nil
 	}
-	return slog.New(slog.NewJSONHandler(w, opts))
+	return slog.New(slog.NewJSONHandler(w, opts)), httpapi.NewRequestLog(w, cfg.LogLevel)
 }
 
 // newSessions returns the session manager over st, which it owns (its
@@ -191,11 +194,13 @@ func newSessions(cfg *config.Config, st store.Store, logger *slog.Logger) (*sess
 }
 
 // newStore builds the store BFF_SESSION_STORE names, which sessions,
-// single-use marks, refresh locks and undelivered revocations share. A
-// Redis that is down at start is not an error: the store dials on use.
+// single-use marks, refresh locks and undelivered revocations share; in
+// Redis mode with a near-cache of BFF_SESSION_CACHE session records for
+// plain reads. A Redis that is down at start is not an error: the store
+// dials on use.
 func newStore(cfg *config.Config) (store.Store, error) {
 	if cfg.SessionStore == config.StoreRedis {
-		r, err := store.OpenRedis(cfg.RedisURL, store.RedisOptions{})
+		r, err := store.OpenRedis(cfg.RedisURL, store.RedisOptions{NearCache: store.NearCache{Entries: cfg.SessionCache}})
 		if err != nil {
 			return nil, err
 		}
@@ -205,10 +210,14 @@ func newStore(cfg *config.Config) (store.Store, error) {
 }
 
 // serve runs the BFF on ln and /metrics on metricsLn (never on ln) until
-// ctx ends, then shuts down gracefully. It closes both listeners.
-func serve(ctx context.Context, cfg *config.Config, ln, metricsLn net.Listener, logger *slog.Logger, ro runOptions) error {
+// ctx ends, then shuts down gracefully. It closes both listeners, and
+// requests (the request-line writer, nil in text format) last.
+func serve(ctx context.Context, cfg *config.Config, ln, metricsLn net.Listener, logger *slog.Logger, requests *httpapi.RequestLog, ro runOptions) error {
 	defer ln.Close()
 	defer metricsLn.Close()
+	if requests != nil {
+		defer requests.Close() // after the servers stopped: the last lines
+	}
 	st, err := newStore(cfg)
 	if err != nil {
 		return fmt.Errorf("session store: %w", err)
@@ -258,6 +267,7 @@ func serve(ctx context.Context, cfg *config.Config, ln, metricsLn net.Listener, 
 		SPADir:        cfg.SPADir,
 		HSTS:          strings.HasPrefix(cfg.PublicURL, "https://"),
 		Logger:        logger,
+		RequestLog:    requests,
 		RefreshMargin: cfg.RefreshMargin,
 		Routes:        cfg.APIRoutes,
 		Metrics:       m,

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/logto-bff/bff/backend/internal/config"
 	"github.com/logto-bff/bff/backend/internal/devidp"
 )
 
@@ -74,13 +75,33 @@ func (h *harness) bench(ctx context.Context, stdout io.Writer) error {
 		}
 	}
 	h.logf("signed in as alice on both BFFs")
+	if h.o2p != nil {
+		if err := h.signInOAuth2Proxy(ctx, h.o2p); err != nil {
+			return err
+		}
+		h.logf("signed in as alice through oauth2-proxy")
+	}
 
 	ld := &loader{bin: h.o.wrkBinary, dir: h.dir, connections: h.o.connections, threads: h.o.threads}
+	if h.o.pin {
+		ld.cpu = wrkCPU
+	}
 	floor := &row{name: "upstream direct (floor)", target: target{url: h.upURL + "/direct/item", headers: h.apiHeaders(h.bffRedis)}}
-	meRedis := &row{name: "GET /api/me, Redis store", target: target{url: h.bffRedis.url + "/api/me", headers: h.apiHeaders(h.bffRedis)}}
-	proxied := &row{name: "GET /api/proxy/bench/item, Redis store", target: target{url: h.bffRedis.url + "/api/proxy/" + proxyRouteName + "/item", headers: h.apiHeaders(h.bffRedis)}, skip: h.proxyNote}
-	meMem := &row{name: "GET /api/me, memory store", target: target{url: h.bffMem.url + "/api/me", headers: h.apiHeaders(h.bffMem)}}
+	meRedis := &row{name: rowMeRedis, target: target{url: h.bffRedis.url + "/api/me", headers: h.apiHeaders(h.bffRedis)}}
+	proxied := &row{name: rowProxied, target: target{url: h.bffRedis.url + "/api/proxy/" + proxyRouteName + "/item", headers: h.apiHeaders(h.bffRedis)}, skip: h.proxyNote}
+	meMem := &row{name: rowMeMemory, target: target{url: h.bffMem.url + "/api/me", headers: h.apiHeaders(h.bffMem)}}
 	rows := []*row{floor, meRedis, proxied, meMem}
+	vs := []versus{{name: "`/api/me`, Redis + near-cache ÷ memory store", bff: meRedis, other: meMem, target: 0.8}}
+	if h.o2p != nil {
+		o2pHeaders := map[string]string{"Cookie": h.o2p.cookie, "X-CSRF": "1", "Accept": "application/json"}
+		userinfo := &row{name: "GET /oauth2/userinfo, oauth2-proxy (Redis sessions)", target: target{url: h.o2p.url + "/oauth2/userinfo", headers: o2pHeaders}}
+		o2pProxied := &row{name: "GET /proxied/item through oauth2-proxy (Redis sessions)", target: target{url: h.o2p.url + "/proxied/item", headers: o2pHeaders}}
+		rows = append(rows, userinfo, o2pProxied)
+		vs = append(vs, versus{name: "`/api/me` ÷ `/oauth2/userinfo`", bff: meRedis, other: userinfo, target: 3})
+		if proxied.skip == "" {
+			vs = append(vs, versus{name: "proxied route ÷ oauth2-proxy's proxied request", bff: proxied, other: o2pProxied, target: 2.4})
+		}
+	}
 
 	connsBefore, err := h.redisConnections(ctx)
 	if err != nil {
@@ -111,7 +132,7 @@ func (h *harness) bench(ctx context.Context, stdout io.Writer) error {
 		}
 	}
 
-	rep := &report{rows: rows, o: h.o, redisConns: connsAfter - connsBefore - 2, upstreamConns: upConns}
+	rep := &report{rows: rows, versus: vs, o: h.o, redisConns: connsAfter - connsBefore - 2, upstreamConns: upConns}
 	if !h.o.skipMemory {
 		if err := h.measureMemory(ctx, rep); err != nil {
 			return err
@@ -123,6 +144,36 @@ func (h *harness) bench(ctx context.Context, stdout io.Writer) error {
 		}
 	}
 	return rep.write(stdout)
+}
+
+// The BFF rows' names (the Redis BFF runs with the near-cache at its
+// default size, as in production).
+var (
+	rowMeRedis  = "GET /api/me, Redis store + near-cache (" + config.EnvSessionCache + "=" + sessionCacheDefault() + ")"
+	rowProxied  = "GET /api/proxy/bench/item, Redis store + near-cache"
+	rowMeMemory = "GET /api/me, memory store"
+)
+
+func sessionCacheDefault() string {
+	s, _ := config.Lookup(config.EnvSessionCache)
+	return s.Default
+}
+
+// versus is a row over another row measured in the same rounds (a BFF row
+// over oauth2-proxy's, or Redis over memory).
+type versus struct {
+	name       string
+	bff, other *row
+	target     float64 // the issue's goal for the ratio
+}
+
+// ratio is the median over rounds of bff req/s ÷ other req/s.
+func (v versus) ratio() float64 {
+	var rs []float64
+	for i := range min(len(v.bff.results), len(v.other.results)) {
+		rs = append(rs, v.bff.results[i].RPS/v.other.results[i].RPS)
+	}
+	return medianOf(rs)
 }
 
 // apiHeaders are the headers every row sends (the floor too, so every row

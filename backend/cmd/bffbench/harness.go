@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -18,8 +16,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/logto-bff/bff/backend/internal/bfftest"
 	"github.com/logto-bff/bff/backend/internal/config"
 	"github.com/logto-bff/bff/backend/internal/devidp"
+	"github.com/logto-bff/bff/backend/internal/redistest"
 )
 
 const (
@@ -48,7 +48,7 @@ type harness struct {
 	progress io.Writer
 	dir      string
 
-	redis     *child
+	redis     *redistest.Server
 	redisAddr string
 	idp       *devidp.Provider
 	servers   []*http.Server
@@ -59,11 +59,12 @@ type harness struct {
 	// The scale measurement's own Redis (filled to -scale-keys) and BFF,
 	// started only when it runs.
 	bffBig    *bffProc
-	redisBig  *child
+	redisBig  *redistest.Server
 	endpoint  string // the dev IdP's endpoint (LOGTO_ENDPOINT)
 	appSecret string
-	proxy     bool   // the BFF supports BFF_API_ROUTES
-	proxyNote string // why the proxied row is skipped
+	proxy     bool         // the BFF supports BFF_API_ROUTES
+	o2p       *oauth2Proxy // nil with -skip-oauth2-proxy
+	proxyNote string       // why the proxied row is skipped
 	bffBinary string
 }
 
@@ -76,9 +77,6 @@ func (h *harness) logf(format string, args ...any) {
 func setup(ctx context.Context, o options, progress io.Writer) (*harness, error) {
 	if _, err := exec.LookPath(o.wrkBinary); err != nil {
 		return nil, fmt.Errorf("wrk not found (%w): install it with `apt-get install -y wrk`", err)
-	}
-	if _, err := exec.LookPath(o.redisBinary); err != nil {
-		return nil, fmt.Errorf("redis-server not found (%w): install it with `apt-get install -y redis-server`", err)
 	}
 	dir, err := os.MkdirTemp("", "bffbench-")
 	if err != nil {
@@ -95,11 +93,27 @@ func setup(ctx context.Context, o options, progress io.Writer) (*harness, error)
 	if !h.proxy {
 		h.proxyNote = "skipped: this BFF build does not know " + envAPIRoutes + " yet"
 	}
+	var o2pBin string
+	if !o.skipOAuth2Proxy {
+		if o2pBin, err = h.installOAuth2Proxy(ctx); err != nil {
+			return h, err
+		}
+		h.o2p = &oauth2Proxy{logPath: filepath.Join(dir, "oauth2-proxy.log"), secret: rand.Text()}
+	}
+	if o.pin {
+		// After the builds (which use every core), before any server
+		// starts: children inherit this process's affinity.
+		if err := pinSelf(serverCPU); err != nil {
+			return h, err
+		}
+		h.logf("pinned the servers to CPU %s and wrk to CPU %s", serverCPU, wrkCPU)
+	}
 
 	h.logf("starting redis-server")
-	if h.redis, h.redisAddr, err = startRedis(ctx, o.redisBinary, dir); err != nil {
+	if h.redis, err = redistest.Launch(dir); err != nil {
 		return h, err
 	}
+	h.redisAddr = h.redis.Addr()
 
 	idpLn, err := devidp.ListenLoopback("127.0.0.1:0")
 	if err != nil {
@@ -134,14 +148,32 @@ func setup(ctx context.Context, o options, progress io.Writer) (*harness, error)
 		postLogout = append(postLogout, b.url+"/")
 	}
 	h.endpoint = "http://" + idpLn.Addr().String()
-	h.appSecret = randomHex(24)
+	h.appSecret = rand.Text()
+	clients := []devidp.Client{{
+		ID: benchClientID, Secret: h.appSecret, Name: "bffbench",
+		RedirectURIs: redirects, PostLogoutRedirectURIs: postLogout,
+	}}
+	if h.o2p != nil {
+		port, err := freePort()
+		if err != nil {
+			idpLn.Close()
+			return h, err
+		}
+		h.o2p.url = "http://127.0.0.1:" + strconv.Itoa(port)
+		clients = append(clients, devidp.Client{
+			ID: oauth2ProxyClient, Secret: h.o2p.secret, Name: "oauth2-proxy",
+			RedirectURIs: []string{h.o2p.url + "/oauth2/callback"},
+		})
+	}
+	users := devidp.DefaultUsers()
+	if !o.skipMemory {
+		users = append(users, fillUsers(o.sessions)...)
+	}
 	h.idp, err = devidp.New(devidp.Config{
-		Issuer: h.endpoint + "/oidc",
-		Clients: []devidp.Client{{
-			ID: benchClientID, Secret: h.appSecret, Name: "bffbench",
-			RedirectURIs: redirects, PostLogoutRedirectURIs: postLogout,
-		}},
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Issuer:  h.endpoint + "/oidc",
+		Clients: clients,
+		Users:   users,
+		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
 		idpLn.Close()
@@ -155,6 +187,11 @@ func setup(ctx context.Context, o options, progress io.Writer) (*harness, error)
 	if err := h.startBFF(ctx, h.bffMem, ""); err != nil {
 		return h, err
 	}
+	if h.o2p != nil {
+		if err := h.startOAuth2Proxy(ctx, o2pBin, h.o2p); err != nil {
+			return h, err
+		}
+	}
 	return h, nil
 }
 
@@ -167,25 +204,15 @@ func (h *harness) serve(ln net.Listener, handler http.Handler, connState func(ne
 	go func() { _ = srv.Serve(ln) }()
 }
 
-// buildBFF builds ./backend/cmd/bff into the temporary directory (or
+// buildBFF builds the bff command into the temporary directory (or
 // returns -bff).
 func (h *harness) buildBFF(ctx context.Context) (string, error) {
 	if h.o.bffBinary != "" {
 		return h.o.bffBinary, nil
 	}
-	gomod, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
-	if err != nil || strings.TrimSpace(string(gomod)) == "" || strings.TrimSpace(string(gomod)) == os.DevNull {
-		return "", errors.New("run bffbench inside the repository (go env GOMOD found no module), or pass -bff")
-	}
 	bin := filepath.Join(h.dir, "bff")
 	h.logf("building ./backend/cmd/bff")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./backend/cmd/bff")
-	cmd.Dir = filepath.Dir(strings.TrimSpace(string(gomod)))
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build ./backend/cmd/bff: %w\n%s", err, out)
-	}
-	return bin, nil
+	return bin, bfftest.Build(ctx, bin)
 }
 
 // supportsRoutes reports whether `bff --help` lists BFF_API_ROUTES.
@@ -211,7 +238,7 @@ func (h *harness) startBFF(ctx context.Context, b *bffProc, redisAddr string) er
 		config.EnvPublicURL:      b.url,
 		config.EnvListen:         strings.TrimPrefix(b.url, "http://"),
 		config.EnvMetricsListen:  strings.TrimPrefix(b.metrics, "http://"),
-		config.EnvSessionSecret:  randomHex(32),
+		config.EnvSessionSecret:  rand.Text() + rand.Text(),
 		config.EnvSessionStore:   b.store,
 		config.EnvCookieSecure:   "false",
 		config.EnvLogLevel:       "info",
@@ -257,12 +284,15 @@ func (h *harness) close() {
 			b.c.stop()
 		}
 	}
+	if h.o2p != nil && h.o2p.c != nil {
+		h.o2p.c.stop()
+	}
 	for _, s := range h.servers {
 		_ = s.Close()
 	}
-	for _, r := range []*child{h.redis, h.redisBig} {
+	for _, r := range []*redistest.Server{h.redis, h.redisBig} {
 		if r != nil {
-			r.stop()
+			_ = r.Close()
 		}
 	}
 	if h.o.keep {
@@ -287,10 +317,4 @@ func tail(path string, n int64) string {
 	buf := make([]byte, st.Size()-off)
 	_, _ = f.ReadAt(buf, off)
 	return string(buf)
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b) // never fails (Go ≥ 1.24)
-	return hex.EncodeToString(b)
 }

@@ -19,8 +19,15 @@
 // many sessions in the memory store, and /api/me with 1,000 vs 1,000,000
 // sessions in Redis. Any non-2xx answer or socket error makes it exit 1.
 //
+// With oauth2-proxy (installed at a pinned version with go install unless
+// -skip-oauth2-proxy) it adds two rows in the same rounds, its
+// /oauth2/userinfo and its proxied request, both with its Redis session
+// store on the same Redis and the same upstream, and prints the BFF ÷
+// oauth2-proxy ratios. With -pin (the default on 2+ CPUs) every server
+// runs on CPU 0 and wrk on CPU 1.
+//
 //	go run ./backend/cmd/bffbench [-quick] [-rounds 5] [-duration 5s] [-connections 32]
-//	                              [-threads 1] [-skip-memory] [-skip-scale]
+//	                              [-threads 1] [-skip-memory] [-skip-scale] [-skip-oauth2-proxy] [-pin=false]
 package main
 
 import (
@@ -31,6 +38,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/pprof"
 	"syscall"
 	"time"
@@ -63,9 +71,13 @@ type options struct {
 	scaleKeys   int // session keys in Redis for the scale measurement
 	bffBinary   string
 	wrkBinary   string
-	redisBinary string
 	keep        bool // keep the temporary directory (logs) for inspection
 	cpuProfile  string
+
+	skipOAuth2Proxy   bool
+	oauth2ProxyBinary string
+	toolsDir          string // where oauth2-proxy is installed
+	pin               bool   // servers on CPU 0, wrk on CPU 1
 }
 
 func parseOptions(args []string, stderr io.Writer) (options, error) {
@@ -84,8 +96,11 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.scaleKeys, "scale-keys", 1_000_000, "session keys in Redis for the scale measurement")
 	fs.StringVar(&o.bffBinary, "bff", "", "prebuilt bff binary (default: go build ./backend/cmd/bff)")
 	fs.StringVar(&o.wrkBinary, "wrk", "wrk", "wrk binary")
-	fs.StringVar(&o.redisBinary, "redis-server", "redis-server", "redis-server binary")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (BFF and Redis logs)")
+	fs.BoolVar(&o.skipOAuth2Proxy, "skip-oauth2-proxy", false, "skip the oauth2-proxy rows (no go install)")
+	fs.StringVar(&o.oauth2ProxyBinary, "oauth2-proxy", "", "prebuilt oauth2-proxy binary (default: go install "+oauth2ProxyModule+"@"+oauth2ProxyVersion+" into -tools-dir)")
+	fs.StringVar(&o.toolsDir, "tools-dir", "bin/tools", "where oauth2-proxy is installed")
+	fs.BoolVar(&o.pin, "pin", runtime.NumCPU() >= 2, "pin the servers (Redis, BFFs, oauth2-proxy, this process) to CPU 0 and wrk to CPU 1 with taskset")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of this process (the dev IdP and the upstream) to `file`")
 	if err := fs.Parse(args); err != nil {
 		return o, err

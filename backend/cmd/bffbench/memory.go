@@ -14,15 +14,33 @@ import (
 	"github.com/gomodule/redigo/redis"
 
 	"github.com/logto-bff/bff/backend/internal/devidp"
+	"github.com/logto-bff/bff/backend/internal/session"
 )
 
-// redisSessionPattern matches the session keys ("bff:s:<id>", see package
-// session's documentation).
-const (
-	redisSessionPrefix  = "bff:s:"
-	redisSessionPattern = redisSessionPrefix + "*"
-	fillWorkers         = 8
-)
+// fillWorkers is how many browsers sign in concurrently in fillMemory.
+const fillWorkers = 8
+
+// fillPerUser is how many of fillMemory's sessions belong to one user (and
+// one IdP session): below the BFF's bound on one user's concurrent
+// sessions, which would otherwise end the oldest.
+const fillPerUser = 200
+
+// fillUsername is the k-th fill user's username.
+func fillUsername(k int64) string { return fmt.Sprintf("bench-fill-%06d", k) }
+
+// fillUsers are the dev IdP users fillMemory signs in as (alice's password
+// and profile, their own ids and names), for n sessions.
+func fillUsers(n int) []devidp.User {
+	var users []devidp.User
+	for k := int64(0); k*fillPerUser < int64(n); k++ {
+		u := devidp.DefaultUsers()[0]
+		u.ID = fmt.Sprintf("benchfill%06d", k)
+		u.Username = fillUsername(k)
+		u.Email = u.Username + "@example.test"
+		users = append(users, u)
+	}
+	return users
+}
 
 // footprint is the Redis cost of one real session.
 type footprint struct {
@@ -133,7 +151,7 @@ func (h *harness) measureMemory(ctx context.Context, rep *report) error {
 func findSession(conn redis.Conn, sub string) (string, []byte, error) {
 	cursor := "0"
 	for {
-		vals, err := redis.Values(conn.Do("SCAN", cursor, "MATCH", redisSessionPattern, "COUNT", 1000))
+		vals, err := redis.Values(conn.Do("SCAN", cursor, "MATCH", session.RedisSessionPattern, "COUNT", 1000))
 		if err != nil {
 			return "", nil, fmt.Errorf("SCAN: %w", err)
 		}
@@ -154,7 +172,7 @@ func findSession(conn redis.Conn, sub string) (string, []byte, error) {
 			}
 		}
 		if cursor == "0" {
-			return "", nil, fmt.Errorf("no %s key holds a session of %s", redisSessionPattern, sub)
+			return "", nil, fmt.Errorf("no %s key holds a session of %s", session.RedisSessionPattern, sub)
 		}
 	}
 }
@@ -188,11 +206,11 @@ func recordParts(raw []byte) map[string]int {
 }
 
 // fillMemory signs in n sessions on the memory-store BFF through the real
-// flow: each worker is one browser whose first sign-in fills the IdP's
-// form and whose later ones ride the IdP's SSO session (no form, still
-// /auth/sign-in → authorize → code exchange → ID-token check → userinfo →
-// a new session). The BFF's session cookie is never kept, so each
-// sign-in adds a session instead of replacing one.
+// flow, fillPerUser sessions per fill user: a new browser per user whose
+// first sign-in fills the IdP's form and whose later ones ride the IdP's
+// SSO session (no form, still /auth/sign-in → authorize → code exchange →
+// ID-token check → userinfo → a new session). The BFF's session cookie is
+// never kept, so each sign-in adds a session instead of replacing one.
 func (h *harness) fillMemory(ctx context.Context, n int) (rssResult, error) {
 	res := rssResult{sessions: n}
 	var err error
@@ -206,7 +224,8 @@ func (h *harness) fillMemory(ctx context.Context, n int) (rssResult, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
-		next     atomic.Int64
+		signedIn atomic.Int64
+		chunk    atomic.Int64
 		wg       sync.WaitGroup
 		firstErr error
 		errOnce  sync.Once
@@ -216,9 +235,20 @@ func (h *harness) fillMemory(ctx context.Context, n int) (rssResult, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			br, err := newBrowser(h.bffMem.url, false)
-			for err == nil && next.Add(1) <= int64(n) {
-				err = br.signIn(ctx, false)
+			var err error
+			// Each chunk is one fill user in a new browser: the form once,
+			// then SSO sign-ins in the same IdP session.
+			for k := chunk.Add(1) - 1; err == nil && k*fillPerUser < int64(n); k = chunk.Add(1) - 1 {
+				var br *browser
+				if br, err = newBrowser(h.bffMem.url, false); err != nil {
+					break
+				}
+				br.username = fillUsername(k)
+				for i := k * fillPerUser; err == nil && i < min((k+1)*fillPerUser, int64(n)); i++ {
+					if err = br.signIn(ctx, false); err == nil {
+						signedIn.Add(1)
+					}
+				}
 			}
 			if err != nil && !errors.Is(ctx.Err(), context.Canceled) {
 				errOnce.Do(func() { firstErr = err; cancel() })
@@ -234,7 +264,7 @@ func (h *harness) fillMemory(ctx context.Context, n int) (rssResult, error) {
 		case <-done:
 			waiting = false
 		case <-tick.C:
-			k := min(next.Load(), int64(n))
+			k := signedIn.Load()
 			h.logf("  %d/%d sessions (%.0f sign-ins/s)", k, n, float64(k)/time.Since(start).Seconds())
 		}
 	}

@@ -12,8 +12,6 @@ import (
 	"sync"
 	"syscall"
 	"time"
-
-	"github.com/gomodule/redigo/redis"
 )
 
 const (
@@ -74,6 +72,23 @@ func (c *child) stop() {
 	})
 }
 
+// The CPUs of -pin: every server on one, the load generator on the other,
+// so wrk does not take CPU time from what it measures.
+const (
+	serverCPU = "0"
+	wrkCPU    = "1"
+)
+
+// pinSelf pins every thread of this process to cpu (taskset -a -p); the
+// processes it starts afterwards inherit the affinity.
+func pinSelf(cpu string) error {
+	out, err := exec.Command("taskset", "-a", "-p", "-c", cpu, strconv.Itoa(os.Getpid())).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("taskset (util-linux; or pass -pin=false): %w: %s", err, out)
+	}
+	return nil
+}
+
 // freePort returns a port on 127.0.0.1 that was free a moment ago.
 func freePort() (int, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -82,43 +97,6 @@ func freePort() (int, error) {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
-// startRedis starts a redis-server on a free loopback port in dir with
-// nothing persisted, and waits until it answers PING.
-func startRedis(ctx context.Context, bin, dir string) (*child, string, error) {
-	var lastErr error
-	for range 5 {
-		port, err := freePort()
-		if err != nil {
-			return nil, "", err
-		}
-		cmd := exec.Command(bin,
-			"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--protected-mode", "yes",
-			"--dir", dir, "--daemonize", "no", "--save", "", "--appendonly", "no",
-			"--logfile", dir+"/redis.log")
-		c, err := startChild("redis-server", cmd)
-		if err != nil {
-			return nil, "", err
-		}
-		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-		if lastErr = waitFor(ctx, c, func() error {
-			conn, err := redis.Dial("tcp", addr, redis.DialConnectTimeout(time.Second))
-			if err != nil {
-				return err
-			}
-			defer conn.Close()
-			_, err = conn.Do("PING")
-			return err
-		}); lastErr == nil {
-			return c, addr, nil
-		}
-		c.stop()
-		if ctx.Err() != nil {
-			return nil, "", ctx.Err()
-		}
-	}
-	return nil, "", fmt.Errorf("redis-server did not start: %w", lastErr)
 }
 
 // waitFor polls check until it succeeds, the child exits, ctx ends or

@@ -15,6 +15,7 @@ import (
 type report struct {
 	o         options
 	rows      []*row
+	versus    []versus // BFF ÷ oauth2-proxy, when it ran
 	footprint *footprint
 	// footprintAPI is the same session after one proxied call (which adds
 	// the API resource's access token to it).
@@ -33,9 +34,9 @@ type report struct {
 
 // targets are the ratios to the floor each row must reach.
 var targets = map[string]float64{
-	"GET /api/me, memory store":              0.50,
-	"GET /api/me, Redis store":               0.20,
-	"GET /api/proxy/bench/item, Redis store": 0.10,
+	rowMeMemory: 0.50,
+	rowMeRedis:  0.20,
+	rowProxied:  0.10,
 }
 
 const footprintTarget = 4 << 10
@@ -46,10 +47,14 @@ func (r *report) write(w io.Writer) error {
 
 	p("## BFF load benchmark (bffbench)")
 	p("")
-	p("Machine: %d CPUs (%s), %s, %s. Everything shares the machine: wrk (%d thread(s), %d keep-alive connections), redis-server, the BFF processes, and the harness process (dev IdP + upstream, no pinning).",
-		runtime.NumCPU(), cpuModel(), goVersion(), runtime.GOOS+"/"+runtime.GOARCH, r.o.threads, r.o.connections)
-	p("Method: %d interleaved rounds × %s per row after a %s warm-up per row; figures are medians over rounds; the ratio is the median of per-round ratios to the floor of the same round. BFF: serve mode, JSON request log at info to a file.",
-		r.o.rounds, r.o.duration, r.o.warmup)
+	placement := "Everything shares the machine, no pinning: wrk, redis-server, the BFF processes, oauth2-proxy and the harness process (dev IdP + upstream)."
+	if r.o.pin {
+		placement = "Pinned with taskset: redis-server, the BFF processes, oauth2-proxy and the harness process (dev IdP + upstream) on CPU " + serverCPU + ", wrk on CPU " + wrkCPU + "."
+	}
+	p("Machine: %d CPUs (%s), %s, %s. wrk: %d thread(s), %d keep-alive connections. %s",
+		runtime.NumCPU(), cpuModel(), goVersion(), runtime.GOOS+"/"+runtime.GOARCH, r.o.threads, r.o.connections, placement)
+	p("Method: %d interleaved rounds × %s per row after a %s warm-up per row; figures are medians over rounds; the ratio is the median of per-round ratios to the floor of the same round. Request logging as each side has it by default: the BFF's JSON request log at info (one line per request, to a file); oauth2-proxy %s with its default request log (one text line per request, to a file).",
+		r.o.rounds, r.o.duration, r.o.warmup, oauth2ProxyVersion)
 	p("")
 	p("| row | req/s | p50 | p99 | ratio to floor | target |")
 	p("|---|---:|---:|---:|---:|---|")
@@ -67,14 +72,28 @@ func (r *report) write(w io.Writer) error {
 		}
 		p("| %s | %.0f | %s | %s | %s | %s |", row.name, row.medianRPS(), fmtDur(row.medianP50()), fmtDur(row.medianP99()), ratio, tgt)
 	}
+	if len(r.versus) > 0 {
+		p("")
+		p("Ratios of rows measured in the same rounds (median of per-round ratios); oauth2-proxy %s runs with its Redis session store on the same Redis and the same upstream:", oauth2ProxyVersion)
+		p("")
+		p("| ratio | value | target |")
+		p("|---|---:|---|")
+		for _, v := range r.versus {
+			p("| %s | %.2f | ≥ %.1f: %s |", v.name, v.ratio(), v.target, metOrMissed(v.ratio() >= v.target))
+		}
+	}
 	p("")
 	p("Zero errors: every wrk run had no non-2xx/3xx answer and no socket error, and the BFF logs show only 2xx for the loaded /api routes and no ERROR line.")
 	floorRuns := r.o.rounds
 	if r.o.warmup > 0 {
 		floorRuns++
 	}
-	p("Connections opened while the rows ran: Redis accepted %d (the BFFs' pools), the upstream %d, of which ~%d are wrk's own for the floor runs (%d per run) and the rest the BFF proxy's keep-alive pool.",
-		r.redisConns, r.upstreamConns, floorRuns*r.o.connections+1, r.o.connections)
+	rest := "the rest the BFF proxy's keep-alive pool"
+	if !r.o.skipOAuth2Proxy {
+		rest = "the rest the BFF proxy's keep-alive pool and oauth2-proxy's (Go's default transport keeps 2 idle connections per upstream, so under load it opens new ones)"
+	}
+	p("Connections opened while the rows ran: Redis accepted %d (the BFFs' and oauth2-proxy's pools), the upstream %d, of which ~%d are wrk's own for the floor runs (%d per run), %s.",
+		r.redisConns, r.upstreamConns, floorRuns*r.o.connections+1, r.o.connections, rest)
 
 	if f := r.footprint; f != nil {
 		p("")
@@ -88,9 +107,9 @@ func (r *report) write(w io.Writer) error {
 			f.memoryUsage, footprintTarget, metOrMissed(f.memoryUsage <= footprintTarget), f.valueBytes, partsLine(f.parts))
 	}
 	if s := r.rss; s != nil {
-		p("- BFF (memory store) VmRSS: %.1f MiB before, %.1f MiB with %d more sessions (+%.0f bytes per session); Go heap (go_memstats_heap_alloc_bytes from its /metrics, which counts not-yet-collected garbage too): %.1f → %.1f MiB (+%.0f bytes per session). Method: %d real sign-ins through the BFF (/auth/sign-in → the dev IdP's SSO session, no form after the first → callback: code exchange, ID-token check, userinfo → new session), %d concurrent browsers, %.0f sign-ins/s (%s). All sessions belong to alice (one sub and one sid index entry each).",
+		p("- BFF (memory store) VmRSS: %.1f MiB before, %.1f MiB with %d more sessions (+%.0f bytes per session); Go heap (go_memstats_heap_alloc_bytes from its /metrics, which counts not-yet-collected garbage too): %.1f → %.1f MiB (+%.0f bytes per session). Method: %d real sign-ins through the BFF (/auth/sign-in → the dev IdP's SSO session, no form after the first → callback: code exchange, ID-token check, userinfo → new session), %d concurrent browsers, %.0f sign-ins/s (%s). The sessions belong to %d users, %d each (one IdP session per user; the BFF keeps at most 256 concurrent sessions per user).",
 			mib(s.before), mib(s.after), s.sessions, float64(s.after-s.before)/float64(s.sessions),
-			mib(s.heapBefore), mib(s.heapAfter), float64(s.heapAfter-s.heapBefore)/float64(s.sessions), s.sessions, fillWorkers, float64(s.sessions)/s.elapsed.Seconds(), s.elapsed.Round(1e9))
+			mib(s.heapBefore), mib(s.heapAfter), float64(s.heapAfter-s.heapBefore)/float64(s.sessions), s.sessions, fillWorkers, float64(s.sessions)/s.elapsed.Seconds(), s.elapsed.Round(1e9), len(fillUsers(s.sessions)), fillPerUser)
 	}
 	if len(r.scale) > 0 {
 		p("")

@@ -3,8 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
-	"encoding/base32"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -15,6 +13,8 @@ import (
 	"github.com/gomodule/redigo/redis"
 
 	"github.com/logto-bff/bff/backend/internal/devidp"
+	"github.com/logto-bff/bff/backend/internal/redistest"
+	"github.com/logto-bff/bff/backend/internal/session"
 )
 
 const (
@@ -42,13 +42,11 @@ func (h *harness) measureScale(ctx context.Context, ld *loader, rep *report) err
 		return err
 	}
 	h.logf("starting a second redis-server and bff for the scale measurement")
-	var (
-		bigAddr string
-		err     error
-	)
-	if h.redisBig, bigAddr, err = startRedis(ctx, h.o.redisBinary, bigDir); err != nil {
+	var err error
+	if h.redisBig, err = redistest.Launch(bigDir); err != nil {
 		return err
 	}
+	bigAddr := h.redisBig.Addr()
 	if err := h.startBFF(ctx, h.bffBig, bigAddr); err != nil {
 		return err
 	}
@@ -149,7 +147,7 @@ func restoreCopies(ctx context.Context, conn redis.Conn, dump []byte, pttl int64
 		}
 		batch := min(fillBatch, n-done)
 		for range batch {
-			if err := conn.Send("RESTORE", redisSessionPrefix+newSessionID(), pttl, dump); err != nil {
+			if err := conn.Send("RESTORE", session.RedisSessionKey(session.NewSessionID()), pttl, dump); err != nil {
 				return err
 			}
 		}
@@ -166,20 +164,12 @@ func restoreCopies(ctx context.Context, conn redis.Conn, dump []byte, pttl int64
 	return nil
 }
 
-// newSessionID is the shape of the ids the session stores generate: 256
-// random bits, base32 without padding.
-func newSessionID() string {
-	b := make([]byte, 32)
-	_, _ = rand.Read(b)
-	return strings.TrimRight(base32.StdEncoding.EncodeToString(b), "=")
-}
-
 // countSessions counts the session keys (SCAN; only other keys are the
 // small indexes, so DBSIZE would overcount).
 func countSessions(conn redis.Conn) (int, error) {
 	n, cursor := 0, "0"
 	for {
-		vals, err := redis.Values(conn.Do("SCAN", cursor, "MATCH", redisSessionPattern, "COUNT", 10000))
+		vals, err := redis.Values(conn.Do("SCAN", cursor, "MATCH", session.RedisSessionPattern, "COUNT", 10000))
 		if err != nil {
 			return 0, fmt.Errorf("SCAN: %w", err)
 		}

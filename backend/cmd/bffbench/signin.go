@@ -22,13 +22,23 @@ const sessionCookieName = "bff-session"
 // BFF's /auth routes and stops at any other BFF page (where the SPA would
 // load), like the httpapi tests' browser.
 type browser struct {
-	bff    *url.URL
-	client *http.Client
-	jar    http.CookieJar
+	bff        *url.URL // the BFF, or oauth2-proxy
+	client     *http.Client
+	jar        http.CookieJar
+	cookieName string // the session cookie's name
+	username   string // who signs in with the IdP's form (default alice; password alice's)
 }
 
+// newBrowser is a browser for the BFF at bffURL; unless keepSession, it
+// never keeps the BFF's session cookie (see forgetfulJar).
 func newBrowser(bffURL string, keepSession bool) (*browser, error) {
-	u, err := url.Parse(bffURL)
+	return newBrowserFor(bffURL, "/auth/", sessionCookieName, keepSession)
+}
+
+// newBrowserFor is a browser for a server at serverURL whose sign-in
+// routes start with authPrefix and whose session cookie is cookieName.
+func newBrowserFor(serverURL, authPrefix, cookieName string, keepSession bool) (*browser, error) {
+	u, err := url.Parse(serverURL)
 	if err != nil {
 		return nil, err
 	}
@@ -37,7 +47,7 @@ func newBrowser(bffURL string, keepSession bool) (*browser, error) {
 	if !keepSession {
 		j = forgetfulJar{jar}
 	}
-	b := &browser{bff: u, jar: j}
+	b := &browser{bff: u, jar: j, cookieName: cookieName, username: devidp.AliceUsername}
 	b.client = &http.Client{
 		Jar: j, Timeout: 15 * time.Second,
 		Transport: &http.Transport{MaxIdleConnsPerHost: 4},
@@ -45,7 +55,7 @@ func newBrowser(bffURL string, keepSession bool) (*browser, error) {
 			if len(via) > 10 {
 				return http.ErrUseLastResponse
 			}
-			if req.URL.Host == u.Host && !strings.HasPrefix(req.URL.Path, "/auth/") {
+			if req.URL.Host == u.Host && !strings.HasPrefix(req.URL.Path, authPrefix) {
 				return http.ErrUseLastResponse
 			}
 			return nil
@@ -71,24 +81,13 @@ func (j forgetfulJar) SetCookies(u *url.URL, cookies []*http.Cookie) {
 }
 
 // signIn runs the whole sign-in through the BFF: /auth/sign-in, the IdP's
-// form as alice (or "Continue with Discord" as nelly), the callback. It
+// form as b.username (or "Continue with Discord" as nelly), the callback. It
 // requires the callback's 303 to "/".
 func (b *browser) signIn(ctx context.Context, discord bool) error {
-	start := b.bff.String() + "/auth/sign-in?returnTo=%2F"
-	var (
-		resp *http.Response
-		err  error
-	)
-	if discord {
-		resp, err = devidptest.SignInWithDiscord(ctx, b.client, start)
-	} else {
-		resp, err = devidptest.SignIn(ctx, b.client, start, devidp.AliceUsername, devidp.AlicePassword)
-	}
+	resp, err := b.signInAt(ctx, b.bff.String()+"/auth/sign-in?returnTo=%2F", discord)
 	if err != nil {
-		return fmt.Errorf("sign in: %w", err)
+		return err
 	}
-	_, _ = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
 	if resp.StatusCode != http.StatusSeeOther || resp.Request.URL.Path != "/auth/callback" || resp.Header.Get("Location") != "/" {
 		return fmt.Errorf("sign in: ended with %d at %s (Location %q), want the callback's 303 to /",
 			resp.StatusCode, resp.Request.URL.Path, resp.Header.Get("Location"))
@@ -96,14 +95,34 @@ func (b *browser) signIn(ctx context.Context, discord bool) error {
 	return nil
 }
 
+// signInAt opens start (a route that redirects to the IdP) and signs in
+// there; it returns the last response, its body already drained.
+func (b *browser) signInAt(ctx context.Context, start string, discord bool) (*http.Response, error) {
+	var (
+		resp *http.Response
+		err  error
+	)
+	if discord {
+		resp, err = devidptest.SignInWithDiscord(ctx, b.client, start)
+	} else {
+		resp, err = devidptest.SignIn(ctx, b.client, start, b.username, devidp.AlicePassword)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sign in: %w", err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp, nil
+}
+
 // cookieHeader is the Cookie header carrying the session cookie.
 func (b *browser) cookieHeader() (string, error) {
 	for _, c := range b.jar.Cookies(b.bff) {
-		if c.Name == sessionCookieName {
+		if c.Name == b.cookieName {
 			return c.Name + "=" + c.Value, nil
 		}
 	}
-	return "", fmt.Errorf("no %s cookie after sign-in", sessionCookieName)
+	return "", fmt.Errorf("no %s cookie after sign-in", b.cookieName)
 }
 
 // checkMe GETs /api/me with cookie and requires 200 with user.sub == sub.

@@ -19,6 +19,7 @@ type loader struct {
 	dir         string // where header scripts are written (mode 0600)
 	connections int
 	threads     int
+	cpu         string // non-empty: run wrk pinned to this CPU (taskset -c)
 	n           int
 }
 
@@ -44,9 +45,13 @@ func (l *loader) run(ctx context.Context, t target, d time.Duration) (wrkResult,
 	defer os.Remove(script)
 
 	secs := int((d + time.Second/2) / time.Second)
-	cmd := exec.CommandContext(ctx, l.bin,
+	args := []string{l.bin,
 		"-t", strconv.Itoa(l.threads), "-c", strconv.Itoa(l.connections),
-		"-d", strconv.Itoa(secs)+"s", "--timeout", "5s", "--latency", "-s", script, t.url)
+		"-d", strconv.Itoa(secs) + "s", "--timeout", "5s", "--latency", "-s", script, t.url}
+	if l.cpu != "" {
+		args = append([]string{"taskset", "-c", l.cpu}, args...)
+	}
+	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut

@@ -26,6 +26,10 @@ const (
 // MinSecretBytes is the shortest BFF_SESSION_SECRET accepted.
 const MinSecretBytes = 32
 
+// MaxSessionCache bounds BFF_SESSION_CACHE (10 million records of ~4 KiB
+// would be 40 GiB: beyond any replica).
+const MaxSessionCache = 10_000_000
+
 // Session lifetimes when BFF_SESSION_IDLE_TIMEOUT and BFF_SESSION_LIFETIME
 // are unset (Settings shows them as "24h" and "336h").
 const (
@@ -73,6 +77,9 @@ type Config struct {
 	SessionStore string
 	// RedisURL is the Redis URL when SessionStore is StoreRedis.
 	RedisURL string
+	// SessionCache is how many session records the Redis store's
+	// near-cache holds (0: off). Unused with the memory store.
+	SessionCache int
 	// CookieSecure marks cookies Secure and uses the __Host- prefix.
 	CookieSecure bool
 	// SessionIdleTimeout ends a session unused this long.
@@ -130,6 +137,11 @@ func Load(getenv func(string) string) (*Config, error) {
 		secure = true
 	}
 	c.CookieSecure = secure
+	if n, err := strconv.Atoi(get(EnvSessionCache)); err != nil || n < 0 || n > MaxSessionCache {
+		probs.add(EnvSessionCache, "must be a whole number from 0 (off) to %d, got %q", MaxSessionCache, get(EnvSessionCache))
+	} else {
+		c.SessionCache = n
+	}
 	c.SessionIdleTimeout = probs.duration(EnvSessionIdleTimeout, get(EnvSessionIdleTimeout))
 	c.SessionLifetime = probs.duration(EnvSessionLifetime, get(EnvSessionLifetime))
 	c.ClockSkew = probs.duration(EnvClockSkew, get(EnvClockSkew))

@@ -299,3 +299,26 @@ func TestRouteAndMarginProblems(t *testing.T) {
 		})
 	}
 }
+
+func TestSessionCacheSetting(t *testing.T) {
+	if c, err := Load(getenv(validEnv())); err != nil || c.SessionCache != 10000 {
+		t.Fatalf("default: %v, %v; want 10000", c.SessionCache, err)
+	}
+	for _, ok := range []struct {
+		raw  string
+		want int
+	}{{"0", 0}, {"250", 250}, {" 42 ", 42}} {
+		env := validEnv()
+		env[EnvSessionCache] = ok.raw
+		if c, err := Load(getenv(env)); err != nil || c.SessionCache != ok.want {
+			t.Errorf("%s=%q: %v, %v; want %d", EnvSessionCache, ok.raw, c, err, ok.want)
+		}
+	}
+	for _, bad := range []string{"-1", "lots", "1.5", "10000001"} {
+		env := validEnv()
+		env[EnvSessionCache] = bad
+		if _, err := Load(getenv(env)); err == nil || !strings.Contains(err.Error(), EnvSessionCache+": must be a whole number") {
+			t.Errorf("%s=%q: %v; want a problem naming it", EnvSessionCache, bad, err)
+		}
+	}
+}

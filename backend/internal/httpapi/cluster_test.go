@@ -64,6 +64,7 @@ type cluster struct {
 type node struct {
 	srv      *httptest.Server
 	sessions *session.Manager
+	store    *store.Redis // the sessions' Redis store; nil with memory
 	auth     *authflow.Discovery
 	metrics  *metrics.Metrics
 	bg       *background.Tracker
@@ -103,10 +104,22 @@ func (n *node) idle(t testing.TB) {
 type clusterOptions struct {
 	nodes     int    // default 1
 	store     string // default redis
+	nearCache int    // entries of each node's near-cache (Redis); 0: none
 	routes    string // BFF_API_ROUTES (upstream URLs resolved by the test)
 	transport http.RoundTripper
 	accessTTL time.Duration      // the IdP's access-token lifetime; default clusterAccessTTL
 	redisOpts []redistest.Option // for the redis-server (e.g. persistence)
+}
+
+// openRedisStore opens the Redis store at url with a near-cache of
+// nearCache entries (0: none). The session.Manager built on it closes it.
+func openRedisStore(t testing.TB, url string, nearCache int) *store.Redis {
+	t.Helper()
+	st, err := store.OpenRedis(url, store.RedisOptions{NearCache: store.NearCache{Entries: nearCache}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
 }
 
 func newCluster(t testing.TB, o clusterOptions) *cluster {
@@ -176,7 +189,8 @@ func newCluster(t testing.TB, o clusterOptions) *cluster {
 	for i, n := range cl.nodes {
 		scfg := session.Config{Secret: []byte(testSecret), Now: cl.bffClock.Now, Logger: logger}
 		if o.store == storeRedis {
-			n.sessions, err = session.NewRedis(scfg, cl.redis.URL())
+			n.store = openRedisStore(t, cl.redis.URL(), o.nearCache)
+			n.sessions, err = session.New(scfg, n.store)
 		} else {
 			n.sessions, err = session.NewMemory(scfg)
 		}

@@ -48,12 +48,21 @@ type env struct {
 	redis    *redistest.Server
 	auth     *authflow.Discovery
 	logs     *kittest.LogBuffer
+	handler  http.Handler // the router e.bff serves, for in-process benchmarks
 }
 
 type envOptions struct {
 	idpDown bool             // start with the IdP answering 503
 	spaDir  string           // BFF_SPA_DIR
 	now     func() time.Time // the session store's and sign-in's clock; nil = time.Now
+	// routerLog, when set, is the router's logger (its request lines)
+	// instead of the env's in-memory JSON log at debug.
+	routerLog *slog.Logger
+	// requestLog is Options.RequestLog.
+	requestLog *RequestLog
+	// nearCache, with the Redis store, gives it a near-cache of that many
+	// entries.
+	nearCache int
 }
 
 func newEnv(t testing.TB, store string, o envOptions) *env {
@@ -90,7 +99,11 @@ func newEnv(t testing.TB, store string, o envOptions) *env {
 		e.sessions, err = session.NewMemory(scfg)
 	case storeRedis:
 		e.redis = redistest.Start(t, redistest.WithPersistence())
-		e.sessions, err = session.NewRedis(scfg, e.redis.URL())
+		if o.nearCache > 0 {
+			e.sessions, err = session.New(scfg, openRedisStore(t, e.redis.URL(), o.nearCache))
+		} else {
+			e.sessions, err = session.NewRedis(scfg, e.redis.URL())
+		}
 	}
 	if err != nil {
 		t.Fatal(err)
@@ -115,19 +128,25 @@ func newEnv(t testing.TB, store string, o envOptions) *env {
 		e.waitDiscovered()
 	}
 
+	routerLog := logger
+	if o.routerLog != nil {
+		routerLog = o.routerLog
+	}
 	h, err := New(Options{
-		Sessions:  e.sessions,
-		SignIn:    e.signin,
-		Auth:      e.auth,
-		PublicURL: publicURL,
-		IdPOrigin: e.idpSrv.URL,
-		SPADir:    o.spaDir,
-		Logger:    logger,
+		Sessions:   e.sessions,
+		SignIn:     e.signin,
+		Auth:       e.auth,
+		PublicURL:  publicURL,
+		IdPOrigin:  e.idpSrv.URL,
+		SPADir:     o.spaDir,
+		Logger:     routerLog,
+		RequestLog: o.requestLog,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	bffHandler.Store(&h)
+	e.handler = h
 	e.bff.Start()
 	t.Cleanup(e.bff.Close)
 	return e

@@ -93,7 +93,7 @@ func (t proxyTokens) Token(ctx context.Context, r *http.Request, route routes.Ro
 	if call == nil {
 		return "", errors.New("httpapi: proxy request without its call state")
 	}
-	sess, err := t.s.sessions.Load(call.c.Writer, r)
+	sess, err := t.s.sessions.LoadForRead(call.c.Writer, r)
 	if err != nil {
 		t.s.storeError("load", err)
 		return "", err

@@ -64,6 +64,10 @@ type Options struct {
 	MaxBodyBytes int64
 	// Logger receives one line per request and problems; nil discards.
 	Logger *slog.Logger
+	// RequestLog, when set, receives the request lines instead of Logger
+	// (the same JSON keys and values, buffered: see RequestLog). Set it
+	// when Logger is a JSON handler on the same writer.
+	RequestLog *RequestLog
 	// Now is the clock for token expiry decisions; nil means time.Now. It
 	// must agree with the session.Manager's and authflow.Client's clocks.
 	Now func() time.Time
@@ -96,6 +100,7 @@ type server struct {
 	signin       *signin.Keeper
 	auth         *authflow.Discovery
 	log          *slog.Logger
+	reqLog       *RequestLog // nil: request lines go through log
 	publicOrigin string
 	pageCSP      string
 	spaCSP       string
@@ -141,6 +146,7 @@ func New(opts Options) (http.Handler, error) {
 		signin:       opts.SignIn,
 		auth:         opts.Auth,
 		log:          opts.Logger,
+		reqLog:       opts.RequestLog,
 		publicOrigin: pub.Scheme + "://" + pub.Host,
 		hsts:         opts.HSTS,
 		metrics:      opts.Metrics,

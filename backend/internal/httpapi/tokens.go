@@ -14,14 +14,15 @@ import (
 // valid). The HTTP layer only loads the session and maps refresh's errors
 // (errorFor).
 
-// currentSession loads the request's session and refreshes its tokens
-// when the access token is due. session.ErrNoSession when signed out,
+// currentSession loads the request's session for a plain read (it may
+// come from the store's near-cache) and refreshes its tokens when the
+// access token is due (under the lock, from the store itself). session.ErrNoSession when signed out,
 // refresh.ErrSessionEnded when the session ended at Logto,
 // session.ErrUnavailable / authflow.ErrUnavailable / refresh.ErrBusy when
 // the store / Logto is down and the token has expired (the session is
 // kept).
 func (s *server) currentSession(c *gin.Context) (*session.Session, error) {
-	sess, err := s.sessions.Load(c.Writer, c.Request)
+	sess, err := s.sessions.LoadForRead(c.Writer, c.Request)
 	if err != nil {
 		s.storeError("load", err)
 		return nil, err

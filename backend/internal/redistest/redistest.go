@@ -18,6 +18,9 @@
 // directory, for outage and recovery tests. By default it keeps nothing on
 // disk (--save "" --appendonly no); WithPersistence turns on the append-only
 // file with fsync on every write so data survives Stop, Kill and Start.
+//
+// Programs that are not tests (the load harness, cmd/bffbench) use Launch
+// and Close instead of Start.
 package redistest
 
 import (
@@ -69,10 +72,12 @@ func WithArgs(args ...string) Option {
 	return func(o *options) { o.extraArgs = append(o.extraArgs, args...) }
 }
 
-// Server is one redis-server process owned by a test. Its methods must be
-// called from the test's goroutine (they call t.Fatal on failure).
+// Server is one redis-server process owned by a test (Start) or a program
+// (Launch). The methods of a test's server must be called from the test's
+// goroutine (they call t.Fatal on failure); of those, a program's server
+// has only Addr, URL, Dir, Running and Close.
 type Server struct {
-	t      testing.TB
+	t      testing.TB // nil for a server from Launch
 	bin    string
 	dir    string
 	port   int
@@ -83,25 +88,49 @@ type Server struct {
 	exited chan struct{}
 }
 
+// ErrNoBinary is returned by Launch when redis-server is neither on PATH
+// nor at DefaultBinary.
+var ErrNoBinary = errors.New("redistest: redis-server not found (looked on PATH and at " + DefaultBinary + ")")
+
 // Start starts a redis-server on a free 127.0.0.1 port and returns once it
 // answers PING. The server is stopped when the test ends. Start skips the
 // test if redis-server is not installed and CI is unset, and fails it if CI
 // is set.
 func Start(t testing.TB, opts ...Option) *Server {
 	t.Helper()
+	s, err := launch(t, t.TempDir(), opts)
+	if errors.Is(err, ErrNoBinary) {
+		if inCI() {
+			t.Fatalf("%v; it is required when CI is set", err)
+		}
+		t.Skipf("%v; skipping (set CI=true to make this a failure)", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// Launch is Start for a program that is not a test: the server's working
+// directory is dir (which must exist), errors are returned, and the
+// caller stops the server with Close (it also dies with the caller's
+// process). Stop, Kill, Start and Restart are for a test's server only.
+func Launch(dir string, opts ...Option) (*Server, error) {
+	return launch(nil, dir, opts)
+}
+
+func launch(t testing.TB, dir string, opts []Option) (*Server, error) {
 	bin := findBinary()
 	if bin == "" {
-		if inCI() {
-			t.Fatalf("redistest: redis-server not found (looked on PATH and at %s); it is required when CI is set", DefaultBinary)
-		}
-		t.Skipf("redistest: redis-server not found (looked on PATH and at %s); skipping (set CI=true to make this a failure)", DefaultBinary)
+		return nil, ErrNoBinary
 	}
-	s := &Server{t: t, bin: bin, dir: t.TempDir()}
+	s := &Server{t: t, bin: bin, dir: dir}
 	for _, o := range opts {
 		o(&s.opts)
 	}
-	t.Cleanup(s.cleanup)
-
+	if t != nil {
+		t.Cleanup(s.cleanup)
+	}
 	// A free port can be taken by someone else between Listen and the
 	// server's bind; retry with a new port a few times.
 	var err error
@@ -111,15 +140,18 @@ func Start(t testing.TB, opts ...Option) *Server {
 			s.bus, err = freePort()
 		}
 		if err != nil {
-			t.Fatalf("redistest: find a free port: %v", err)
+			return nil, fmt.Errorf("redistest: find a free port: %w", err)
 		}
 		if err = s.start(); err == nil {
-			return s
+			return s, nil
 		}
 	}
-	t.Fatalf("redistest: start redis-server: %v", err)
-	return nil
+	return nil, fmt.Errorf("redistest: start redis-server: %w", err)
 }
+
+// Close kills the server (a server from Launch; a test's server is
+// stopped when the test ends). Closing a stopped server does nothing.
+func (s *Server) Close() error { return s.signal(syscall.SIGKILL) }
 
 // Addr is the server's host:port (127.0.0.1:port); it stays the same across
 // Stop and Start.

@@ -4,19 +4,16 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"testing"
 	"time"
+
+	"github.com/logto-bff/bff/backend/internal/bfftest"
 )
 
 // bffBinary is the bff command built once by TestMain.
 var bffBinary string
-
-// buildTimeout bounds `go build` of the bff command (a cold cache on a
-// loaded two-core machine).
-const buildTimeout = 3 * time.Minute
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "bff-reliability-")
@@ -25,7 +22,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	bffBinary = filepath.Join(dir, "bff")
-	if err := buildBFF(bffBinary); err != nil {
+	if err := bfftest.Build(context.Background(), bffBinary); err != nil {
 		fmt.Fprintln(os.Stderr, "reliability:", err)
 		_ = os.RemoveAll(dir)
 		os.Exit(1)
@@ -33,21 +30,6 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	_ = os.RemoveAll(dir)
 	os.Exit(code)
-}
-
-// buildBFF compiles ./backend/cmd/bff (this module's) to out.
-func buildBFF(out string) error {
-	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(goBin); err != nil {
-		goBin = "go"
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, goBin, "build", "-o", out, "github.com/logto-bff/bff/backend/cmd/bff")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build ./backend/cmd/bff: %v\n%s", err, b)
-	}
-	return nil
 }
 
 // deadline bounds one test: it fails the test (from a watchdog, with a

@@ -76,7 +76,7 @@ func (s *ginStore) New(r *http.Request, name string) (*gsessions.Session, error)
 	if err := securecookie.DecodeMulti(name, c.Value, &id, s.codecs...); err != nil {
 		return gs, err
 	}
-	data, err := s.st.Get(r.Context(), sessionKey(id))
+	data, err := s.getSession(r.Context(), sessionKey(id))
 	if err != nil {
 		return gs, err
 	}

@@ -45,6 +45,9 @@ type RedisOptions struct {
 	// TLSConfig is used for rediss URLs; nil means the system roots, TLS
 	// 1.2 at least, and each connection verifying the host it dials.
 	TLSConfig *tls.Config
+	// NearCache turns on and bounds the cache behind GetCached (off when
+	// NearCache.Entries is zero).
+	NearCache NearCache
 }
 
 // Redis is the Store on Redis through rueidis: one node, a primary found
@@ -67,6 +70,9 @@ type Redis struct {
 	url  RedisURL
 	opt  rueidis.ClientOption
 	opTO time.Duration
+	// near is the near-cache's budget and counters; nil when it is off.
+	near    *nearBudget
+	nearTTL time.Duration
 
 	mu         sync.Mutex
 	client     rueidis.Client
@@ -141,6 +147,20 @@ func NewRedis(u RedisURL, opts RedisOptions) *Redis {
 			// (sentinels and the nodes they name have different names).
 			o.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
 		}
+	}
+	if nc := opts.NearCache; nc.Entries > 0 {
+		r.near = &nearBudget{maxEntries: int64(nc.Entries), maxBytes: nc.Bytes}
+		if r.near.maxBytes <= 0 {
+			r.near.maxBytes = int64(nc.Entries) * 4 << 10
+		}
+		if r.nearTTL = nc.MaxTTL; r.nearTTL <= 0 {
+			r.nearTTL = DefaultNearCacheMaxTTL
+		}
+		// Only keys read through GetCached are tracked (OPTIN): plain
+		// reads and the scripts' reads cost Redis no tracking state.
+		o.DisableCache = false
+		o.ClientTrackingOptions = []string{"OPTIN"}
+		o.NewCacheStoreFn = func(rueidis.CacheStoreOption) rueidis.CacheStore { return newConnCache(r.near) }
 	}
 	switch u.Mode {
 	case RedisSingle:
@@ -220,6 +240,13 @@ func (r *Redis) conn(ctx context.Context) (rueidis.Client, error) {
 
 func (r *Redis) newClient() (rueidis.Client, error) {
 	c, err := rueidis.NewClient(r.opt)
+	if errors.Is(err, rueidis.ErrNoCache) {
+		// A Redis without RESP3 client tracking: no near-cache (GetCached
+		// reads Redis), rather than no store.
+		r.opt.DisableCache = true
+		r.opt.ClientTrackingOptions, r.opt.NewCacheStoreFn = nil, nil
+		c, err = rueidis.NewClient(r.opt)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -348,6 +375,15 @@ func (r *Redis) attempts(ctx context.Context, err *error) iter.Seq[rueidis.Clien
 
 // Get returns the value at key, or nil when there is none.
 func (r *Redis) Get(ctx context.Context, key string) ([]byte, error) {
+	return r.get(ctx, func(ctx context.Context, c rueidis.Client) rueidis.RedisResult {
+		return c.Do(ctx, c.B().Get().Key(key).Build())
+	})
+}
+
+// get runs one GET (do, with the context bounded by OpTimeout), retried
+// after a dropped connection, and returns its value (nil when the key is
+// absent).
+func (r *Redis) get(ctx context.Context, do func(ctx context.Context, c rueidis.Client) rueidis.RedisResult) ([]byte, error) {
 	ctx, cancel, err := r.begin(ctx)
 	if err != nil {
 		return nil, err
@@ -355,22 +391,64 @@ func (r *Redis) Get(ctx context.Context, key string) ([]byte, error) {
 	defer cancel()
 	var v []byte
 	err = r.retry(ctx, func(c rueidis.Client) error {
-		s, err := c.Do(ctx, c.B().Get().Key(key).Build()).ToString()
-		if rueidis.IsRedisNil(err) {
-			v = nil
-			return nil
-		}
-		if err != nil {
+		m, err := do(ctx, c).ToMessage()
+		if err != nil && !rueidis.IsRedisNil(err) {
 			return err
 		}
-		v = make([]byte, len(s)) // non-nil even for the empty value
-		copy(v, s)
-		return nil
+		v, err = getValue(m)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store: redis get: %w", err)
 	}
 	return v, nil
+}
+
+// getValue is the value of a GET reply: nil for a nil reply, else a copy
+// (callers may keep or change it; non-nil even for the empty value).
+func getValue(m rueidis.RedisMessage) ([]byte, error) {
+	if m.IsNil() {
+		return nil, nil
+	}
+	s, err := m.ToString()
+	if err != nil {
+		return nil, err
+	}
+	v := make([]byte, len(s))
+	copy(v, s)
+	return v, nil
+}
+
+// GetCached is Get served from the near-cache when it holds the key (see
+// NearCache for what that guarantees), else from Redis, caching the reply.
+// Only plain reads may use it: anything that decides a write (a
+// compare-and-swap's old value) reads with Get. Without a near-cache it is
+// Get.
+func (r *Redis) GetCached(ctx context.Context, key string) ([]byte, error) {
+	if r.near == nil {
+		return r.Get(ctx, key)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if m, ok := r.near.lookup(key, time.Now()); ok {
+		return getValue(m)
+	}
+	return r.get(ctx, func(ctx context.Context, c rueidis.Client) rueidis.RedisResult {
+		return c.DoCache(ctx, c.B().Get().Key(key).Cache(), r.nearTTL)
+	})
+}
+
+// NearCacheStats returns the near-cache's counters (zero when it is off).
+func (r *Redis) NearCacheStats() NearCacheStats {
+	b := r.near
+	if b == nil {
+		return NearCacheStats{}
+	}
+	return NearCacheStats{
+		Hits: b.hits.Load(), Misses: b.misses.Load(), Invalidations: b.invalidations.Load(),
+		Flushes: b.flushes.Load(), Entries: b.entries.Load(), Bytes: b.bytes.Load(),
+	}
 }
 
 func pxArg(ttl time.Duration) int64 { return int64(roundTTL(ttl) / time.Millisecond) }
