@@ -196,7 +196,7 @@ func newSessions(cfg *config.Config, st store.Store, logger *slog.Logger) (*sess
 // newStore builds the store BFF_SESSION_STORE names, which sessions,
 // single-use marks, refresh locks and undelivered revocations share; in
 // Redis mode with a near-cache of BFF_SESSION_CACHE session records for
-// plain reads. A Redis that is down at start is not an error: the store
+// plain reads; in memory mode bounded by BFF_MEMORY_STORE_MAX_MB. A Redis that is down at start is not an error: the store
 // dials on use.
 func newStore(cfg *config.Config) (store.Store, error) {
 	if cfg.SessionStore == config.StoreRedis {
@@ -206,7 +206,7 @@ func newStore(cfg *config.Config) (store.Store, error) {
 		}
 		return r, nil
 	}
-	return store.NewMemory(store.MemoryOptions{}), nil
+	return store.NewMemory(store.MemoryOptions{MaxBytes: cfg.MemoryStoreMaxBytes}), nil
 }
 
 // serve runs the BFF on ln and /metrics on metricsLn (never on ln) until

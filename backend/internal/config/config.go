@@ -26,6 +26,9 @@ const (
 // MinSecretBytes is the shortest BFF_SESSION_SECRET accepted.
 const MinSecretBytes = 32
 
+// MaxMemoryStoreMB bounds BFF_MEMORY_STORE_MAX_MB (1 TiB).
+const MaxMemoryStoreMB = 1 << 20
+
 // MaxSessionCache bounds BFF_SESSION_CACHE (10 million records of ~4 KiB
 // would be 40 GiB: beyond any replica).
 const MaxSessionCache = 10_000_000
@@ -77,6 +80,8 @@ type Config struct {
 	SessionStore string
 	// RedisURL is the Redis URL when SessionStore is StoreRedis.
 	RedisURL string
+	// MemoryStoreMaxBytes bounds the memory store (BFF_MEMORY_STORE_MAX_MB).
+	MemoryStoreMaxBytes int64
 	// SessionCache is how many session records the Redis store's
 	// near-cache holds (0: off). Unused with the memory store.
 	SessionCache int
@@ -141,6 +146,11 @@ func Load(getenv func(string) string) (*Config, error) {
 		probs.add(EnvSessionCache, "must be a whole number from 0 (off) to %d, got %q", MaxSessionCache, get(EnvSessionCache))
 	} else {
 		c.SessionCache = n
+	}
+	if n, err := strconv.Atoi(get(EnvMemoryStoreMaxMB)); err != nil || n < 1 || n > MaxMemoryStoreMB {
+		probs.add(EnvMemoryStoreMaxMB, "must be a whole number of MiB from 1 to %d, got %q", MaxMemoryStoreMB, get(EnvMemoryStoreMaxMB))
+	} else {
+		c.MemoryStoreMaxBytes = int64(n) << 20
 	}
 	c.SessionIdleTimeout = probs.duration(EnvSessionIdleTimeout, get(EnvSessionIdleTimeout))
 	c.SessionLifetime = probs.duration(EnvSessionLifetime, get(EnvSessionLifetime))

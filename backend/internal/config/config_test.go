@@ -322,3 +322,21 @@ func TestSessionCacheSetting(t *testing.T) {
 		}
 	}
 }
+
+func TestMemoryStoreMaxSetting(t *testing.T) {
+	if c, err := Load(getenv(validEnv())); err != nil || c.MemoryStoreMaxBytes != 1024<<20 {
+		t.Fatalf("default: %v, %v; want 1 GiB", c.MemoryStoreMaxBytes, err)
+	}
+	env := validEnv()
+	env[EnvMemoryStoreMaxMB] = "64"
+	if c, err := Load(getenv(env)); err != nil || c.MemoryStoreMaxBytes != 64<<20 {
+		t.Errorf("64: %v, %v; want 64 MiB", c.MemoryStoreMaxBytes, err)
+	}
+	for _, bad := range []string{"0", "-1", "1.5", "big", "1048577"} {
+		env := validEnv()
+		env[EnvMemoryStoreMaxMB] = bad
+		if _, err := Load(getenv(env)); err == nil || !strings.Contains(err.Error(), EnvMemoryStoreMaxMB+": must be a whole number of MiB") {
+			t.Errorf("%s=%q: %v; want a problem naming it", EnvMemoryStoreMaxMB, bad, err)
+		}
+	}
+}

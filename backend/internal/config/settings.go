@@ -39,6 +39,7 @@ const (
 	EnvSessionStore       = "BFF_SESSION_STORE"
 	EnvRedisURL           = "REDIS_URL"
 	EnvSessionCache       = "BFF_SESSION_CACHE"
+	EnvMemoryStoreMaxMB   = "BFF_MEMORY_STORE_MAX_MB"
 	EnvCookieSecure       = "BFF_COOKIE_SECURE"
 	EnvSessionIdleTimeout = "BFF_SESSION_IDLE_TIMEOUT"
 	EnvSessionLifetime    = "BFF_SESSION_LIFETIME"
@@ -74,6 +75,7 @@ var Settings = []Setting{
 	{Name: EnvSessionStore, Default: "memory", Description: "Session store: memory (one replica) or redis."},
 	{Name: EnvRedisURL, Description: "Redis URL (required when the store is redis): redis://[:password@]host:port[/db] for one node (rediss:// with TLS), redis+sentinel://[:password@]sentinel:port[,sentinel:port...]/MASTER_NAME[/db] for Sentinel, redis+cluster://[:password@]node:port[,node:port...] for a Cluster (rediss+sentinel://, rediss+cluster:// with TLS). See \"Redis topologies\".", Secret: true},
 	{Name: EnvSessionCache, Default: "10000", Description: "Redis store: how many session records each replica keeps in its near-cache for plain reads (/api/me, the proxy's session check), at most 4 KiB each on average; Redis invalidates a cached record when any replica writes or deletes it, and none is served longer than 30 s; 0 turns the cache off. See \"Benchmarks\"."},
+	{Name: EnvMemoryStoreMaxMB, Default: "1024", Description: "Memory store: the most its entries (sessions, indexes, marks, locks) may hold, in MiB (≈3 KB per signed-in session); when full, new sign-ins answer 503 store_unavailable and signed-in sessions keep working."},
 	{Name: EnvCookieSecure, Default: "true", Description: "Mark cookies Secure and use the __Host- prefix; false only for plain-http development."},
 	{Name: EnvSessionIdleTimeout, Default: hours(DefaultSessionIdleTimeout), Description: "A session unused for this long ends (Go duration)."},
 	{Name: EnvSessionLifetime, Default: hours(DefaultSessionLifetime), Description: "A session ends this long after sign-in at the latest (Go duration)."},
