@@ -11,7 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/gomodule/redigo/redis"
+	"github.com/redis/rueidis"
 
 	"github.com/logto-bff/bff/backend/internal/devidp"
 	"github.com/logto-bff/bff/backend/internal/session"
@@ -80,9 +80,23 @@ func heapAlloc(ctx context.Context, metricsURL string) (int64, error) {
 	return int64(v), err
 }
 
-func (h *harness) redisConn(ctx context.Context) (redis.Conn, error) {
-	return redis.DialContext(ctx, "tcp", h.redisAddr, redis.DialReadTimeout(time.Minute), redis.DialWriteTimeout(time.Minute))
+// newRedisClient is a client of the harness's redis-server at addr over
+// one connection (like the single connection the harness always used, so
+// INFO's connection counts stay comparable): no cluster probe, no
+// client-side cache, and a minute-long read/write deadline for the big
+// RESTORE pipelines.
+func newRedisClient(addr string) (rueidis.Client, error) {
+	return rueidis.NewClient(rueidis.ClientOption{
+		InitAddress:       []string{addr},
+		ForceSingleClient: true,
+		DisableCache:      true,
+		PipelineMultiplex: -1, // one connection, not one per CPU
+		ConnWriteTimeout:  time.Minute,
+	})
 }
+
+// redisClient is a client of the main redis-server (the Redis BFF's).
+func (h *harness) redisClient() (rueidis.Client, error) { return newRedisClient(h.redisAddr) }
 
 // measureMemory signs nelly in through Discord on the Redis BFF and reads
 // her key's MEMORY USAGE, then fills the memory-store BFF with sessions
@@ -102,17 +116,17 @@ func (h *harness) measureMemory(ctx context.Context, rep *report) error {
 	if err := checkMe(ctx, h.bffRedis.url, cookie, devidp.NellyID); err != nil {
 		return err
 	}
-	conn, err := h.redisConn(ctx)
+	rc, err := h.redisClient()
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
-	key, raw, err := findSession(conn, devidp.NellyID)
+	defer rc.Close()
+	key, raw, err := findSession(ctx, rc, devidp.NellyID)
 	if err != nil {
 		return err
 	}
 	fp := footprint{parts: map[string]int{}}
-	if fp.memoryUsage, err = redis.Int64(conn.Do("MEMORY", "USAGE", key, "SAMPLES", "0")); err != nil {
+	if fp.memoryUsage, err = memoryUsage(ctx, rc, key); err != nil {
 		return fmt.Errorf("MEMORY USAGE: %w", err)
 	}
 	fp.valueBytes = int64(len(raw))
@@ -126,10 +140,10 @@ func (h *harness) measureMemory(ctx context.Context, rep *report) error {
 			return fmt.Errorf("proxied call as nelly: %w", err)
 		}
 		after := footprint{}
-		if after.memoryUsage, err = redis.Int64(conn.Do("MEMORY", "USAGE", key, "SAMPLES", "0")); err != nil {
+		if after.memoryUsage, err = memoryUsage(ctx, rc, key); err != nil {
 			return fmt.Errorf("MEMORY USAGE: %w", err)
 		}
-		raw, err := redis.Bytes(conn.Do("GET", key))
+		raw, err := rc.Do(ctx, rc.B().Get().Key(key).Build()).AsBytes()
 		if err != nil {
 			return fmt.Errorf("GET the session key: %w", err)
 		}
@@ -148,19 +162,16 @@ func (h *harness) measureMemory(ctx context.Context, rep *report) error {
 
 // findSession returns the key and value of the session whose record's sub
 // is sub (the first found).
-func findSession(conn redis.Conn, sub string) (string, []byte, error) {
-	cursor := "0"
+func findSession(ctx context.Context, rc rueidis.Client, sub string) (string, []byte, error) {
+	var cursor uint64
 	for {
-		vals, err := redis.Values(conn.Do("SCAN", cursor, "MATCH", session.RedisSessionPattern, "COUNT", 1000))
+		page, err := rc.Do(ctx, rc.B().Scan().Cursor(cursor).Match(session.RedisSessionPattern).Count(1000).Build()).AsScanEntry()
 		if err != nil {
 			return "", nil, fmt.Errorf("SCAN: %w", err)
 		}
-		var keys []string
-		if _, err := redis.Scan(vals, &cursor, &keys); err != nil {
-			return "", nil, err
-		}
-		for _, k := range keys {
-			raw, err := redis.Bytes(conn.Do("GET", k))
+		cursor = page.Cursor
+		for _, k := range page.Elements {
+			raw, err := rc.Do(ctx, rc.B().Get().Key(k).Build()).AsBytes()
 			if err != nil {
 				continue
 			}
@@ -171,10 +182,15 @@ func findSession(conn redis.Conn, sub string) (string, []byte, error) {
 				return k, raw, nil
 			}
 		}
-		if cursor == "0" {
+		if cursor == 0 {
 			return "", nil, fmt.Errorf("no %s key holds a session of %s", session.RedisSessionPattern, sub)
 		}
 	}
+}
+
+// memoryUsage is MEMORY USAGE key SAMPLES 0: the whole key's bytes in Redis.
+func memoryUsage(ctx context.Context, rc rueidis.Client, key string) (int64, error) {
+	return rc.Do(ctx, rc.B().MemoryUsage().Key(key).Samples(0).Build()).AsInt64()
 }
 
 // recordParts sizes the main parts of a stored record, to say where the

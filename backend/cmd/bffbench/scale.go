@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gomodule/redigo/redis"
+	"github.com/redis/rueidis"
 
 	"github.com/logto-bff/bff/backend/internal/devidp"
 	"github.com/logto-bff/bff/backend/internal/redistest"
@@ -93,28 +93,28 @@ func (h *harness) measureScale(ctx context.Context, ld *loader, rep *report) err
 // holds want session keys.
 func (h *harness) fillInstance(ctx context.Context, addr string, want int) (scalePhase, error) {
 	var p scalePhase
-	conn, err := redis.DialContext(ctx, "tcp", addr, redis.DialReadTimeout(time.Minute), redis.DialWriteTimeout(time.Minute))
+	rc, err := newRedisClient(addr)
 	if err != nil {
 		return p, err
 	}
-	defer conn.Close()
-	key, _, err := findSession(conn, devidp.AliceID)
+	defer rc.Close()
+	key, _, err := findSession(ctx, rc, devidp.AliceID)
 	if err != nil {
 		return p, err
 	}
-	dump, err := redis.Bytes(conn.Do("DUMP", key))
+	dump, err := rc.Do(ctx, rc.B().Dump().Key(key).Build()).AsBytes()
 	if err != nil {
 		return p, fmt.Errorf("DUMP: %w", err)
 	}
-	pttl, err := redis.Int64(conn.Do("PTTL", key))
+	pttl, err := rc.Do(ctx, rc.B().Pttl().Key(key).Build()).AsInt64()
 	if err != nil || pttl <= 0 {
 		return p, fmt.Errorf("PTTL of the session key: %d, %v", pttl, err)
 	}
-	usage, err := redis.Int64(conn.Do("MEMORY", "USAGE", key, "SAMPLES", "0"))
+	usage, err := memoryUsage(ctx, rc, key)
 	if err != nil {
 		return p, fmt.Errorf("MEMORY USAGE: %w", err)
 	}
-	have, err := countSessions(conn)
+	have, err := countSessions(ctx, rc)
 	if err != nil {
 		return p, err
 	}
@@ -125,68 +125,65 @@ func (h *harness) fillInstance(ctx context.Context, addr string, want int) (scal
 		}
 		h.logf("restoring %d copies of a %d-byte session key (%d → %d session keys)", want-have, usage, have, want)
 		start := time.Now()
-		if err := restoreCopies(ctx, conn, dump, pttl, want-have); err != nil {
+		if err := restoreCopies(ctx, rc, dump, pttl, want-have); err != nil {
 			return p, err
 		}
 		h.logf("  done in %s", time.Since(start).Round(time.Millisecond))
 	}
-	if p.keys, err = countSessions(conn); err != nil {
+	if p.keys, err = countSessions(ctx, rc); err != nil {
 		return p, err
 	}
-	if p.usedMemory, err = usedMemory(conn); err != nil {
+	if p.usedMemory, err = usedMemory(ctx, rc); err != nil {
 		return p, err
 	}
 	return p, nil
 }
 
-// restoreCopies RESTOREs dump under n new random session ids, pipelined.
-func restoreCopies(ctx context.Context, conn redis.Conn, dump []byte, pttl int64, n int) error {
+// restoreCopies RESTOREs dump under n new random session ids, pipelined:
+// fillBatch commands per DoMulti, one round trip each.
+func restoreCopies(ctx context.Context, rc rueidis.Client, dump []byte, pttl int64, n int) error {
+	value := rueidis.BinaryString(dump)
+	batch := make(rueidis.Commands, 0, fillBatch)
 	for done := 0; done < n; {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		batch := min(fillBatch, n-done)
-		for range batch {
-			if err := conn.Send("RESTORE", session.RedisSessionKey(session.NewSessionID()), pttl, dump); err != nil {
-				return err
-			}
+		batch = batch[:0]
+		for range min(fillBatch, n-done) {
+			batch = append(batch, rc.B().Restore().Key(session.RedisSessionKey(session.NewSessionID())).Ttl(pttl).SerializedValue(value).Build())
 		}
-		if err := conn.Flush(); err != nil {
-			return err
-		}
-		for range batch {
-			if _, err := conn.Receive(); err != nil {
+		for _, res := range rc.DoMulti(ctx, batch...) {
+			if err := res.Error(); err != nil {
 				return fmt.Errorf("RESTORE: %w", err)
 			}
 		}
-		done += batch
+		done += len(batch)
 	}
 	return nil
 }
 
 // countSessions counts the session keys (SCAN; only other keys are the
 // small indexes, so DBSIZE would overcount).
-func countSessions(conn redis.Conn) (int, error) {
-	n, cursor := 0, "0"
+func countSessions(ctx context.Context, rc rueidis.Client) (int, error) {
+	var (
+		n      int
+		cursor uint64
+	)
 	for {
-		vals, err := redis.Values(conn.Do("SCAN", cursor, "MATCH", session.RedisSessionPattern, "COUNT", 10000))
+		page, err := rc.Do(ctx, rc.B().Scan().Cursor(cursor).Match(session.RedisSessionPattern).Count(10000).Build()).AsScanEntry()
 		if err != nil {
 			return 0, fmt.Errorf("SCAN: %w", err)
 		}
-		var keys []string
-		if _, err := redis.Scan(vals, &cursor, &keys); err != nil {
-			return 0, err
-		}
-		n += len(keys)
-		if cursor == "0" {
+		n += len(page.Elements)
+		if cursor = page.Cursor; cursor == 0 {
 			return n, nil
 		}
 	}
 }
 
 // usedMemory is INFO memory's used_memory.
-func usedMemory(conn redis.Conn) (int64, error) {
-	info, err := redis.String(conn.Do("INFO", "memory"))
+func usedMemory(ctx context.Context, rc rueidis.Client) (int64, error) {
+	info, err := rc.Do(ctx, rc.B().Info().Section("memory").Build()).ToString()
 	if err != nil {
 		return 0, err
 	}
@@ -217,19 +214,20 @@ func memAvailable() (int64, error) {
 // connections Redis has accepted so far (a connection pool that closes and
 // redials under load shows up here).
 func (h *harness) redisConnections(ctx context.Context) (int64, error) {
-	conn, err := h.redisConn(ctx)
+	rc, err := h.redisClient()
 	if err != nil {
 		return 0, err
 	}
-	defer conn.Close()
-	info, err := redis.String(conn.Do("INFO", "stats"))
+	defer rc.Close()
+	info, err := rc.Do(ctx, rc.B().Info().Section("stats").Build()).ToString()
 	if err != nil {
 		return 0, err
 	}
 	return infoField(info, "total_connections_received")
 }
 
-// infoField reads one integer field of INFO output.
+// infoField reads one integer field of INFO output (over RESP3 a verbatim
+// string whose first line carries a "txt:" prefix, never a field's).
 func infoField(info, name string) (int64, error) {
 	for line := range strings.Lines(info) {
 		if v, ok := strings.CutPrefix(strings.TrimSpace(line), name+":"); ok {
