@@ -1,11 +1,9 @@
 package reliability
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"strconv"
@@ -16,6 +14,7 @@ import (
 	"time"
 
 	"github.com/logto-bff/bff/backend/internal/config"
+	"github.com/logto-bff/bff/backend/internal/redistest"
 )
 
 // floodRequests is the size of the anonymous sign-in flood (issue 11).
@@ -63,56 +62,19 @@ func flood(ctx context.Context, t *testing.T, c *cluster, i, n int) int64 {
 	return bad.Load()
 }
 
-// redisCommand sends one command to the Redis at addr and returns its
-// reply: the integer or the bulk string, as text.
-func redisCommand(t *testing.T, addr string, args ...string) string {
-	t.Helper()
-	conn, err := net.DialTimeout("tcp", addr, 2*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
-	var b strings.Builder
-	fmt.Fprintf(&b, "*%d\r\n", len(args))
-	for _, a := range args {
-		fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(a), a)
-	}
-	if _, err := conn.Write([]byte(b.String())); err != nil {
-		t.Fatal(err)
-	}
-	r := bufio.NewReader(conn)
-	line, err := r.ReadString('\n')
-	if err != nil {
-		t.Fatal(err)
-	}
-	line = strings.TrimRight(line, "\r\n")
-	switch {
-	case strings.HasPrefix(line, ":"):
-		return line[1:]
-	case strings.HasPrefix(line, "$"):
-		n, err := strconv.Atoi(line[1:])
-		if err != nil || n < 0 {
-			t.Fatalf("redis %v: %q", args, line)
-		}
-		buf := make([]byte, n+2)
-		if _, err := io.ReadFull(r, buf); err != nil {
-			t.Fatal(err)
-		}
-		return string(buf[:n])
-	}
-	t.Fatalf("redis %v: %q", args, line)
-	return ""
-}
-
 // redisFootprint is Redis's key count and used_memory (bytes).
 func redisFootprint(t *testing.T, c *cluster) (keys, usedMemory int64) {
 	t.Helper()
-	keys, err := strconv.ParseInt(redisCommand(t, c.redis.Addr(), "DBSIZE"), 10, 64)
+	n, err := redistest.Do(c.redis.Addr(), "DBSIZE")
+	keys, ok := n.(int64)
+	if err != nil || !ok {
+		t.Fatalf("DBSIZE: %v %v", n, err)
+	}
+	info, err := redistest.DoString(c.redis.Addr(), "INFO", "memory")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, line := range strings.Split(redisCommand(t, c.redis.Addr(), "INFO", "memory"), "\n") {
+	for _, line := range strings.Split(info, "\n") {
 		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "used_memory:"); ok {
 			usedMemory, _ = strconv.ParseInt(v, 10, 64)
 		}
